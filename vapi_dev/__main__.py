@@ -1,0 +1,5 @@
+"""Allows `python -m vapi_dev`."""
+
+from vapi_dev.cli import main
+
+main()

@@ -1,0 +1,118 @@
+"""The frozen Config of a listen run, and parsing of forward targets ("3000", "localhost:3000/hook", URLs)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_TARGET = "http://localhost:3000"
+DEFAULT_PORT = 4242
+DEFAULT_HOST = "127.0.0.1"
+
+
+class TargetError(ValueError):
+    """A forward target that cannot be understood; the message says what form is expected."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str  # "http" | "https"
+    host: str
+    port: int
+    path: str  # "" or a path starting with "/" and not ending with "/"
+    query: str = ""
+
+    @property
+    def netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.netloc}{self.path or ''}" + (f"?{self.query}" if self.query else "")
+
+    def url_for(self, path: str, query: str) -> str:
+        """Map an incoming path and query onto the target: target path + incoming path, queries joined."""
+        base = self.path
+        if path in ("", "/"):
+            full = base or "/"
+        else:
+            full = base + path if path.startswith("/") else f"{base}/{path}"
+        q = "&".join(p for p in (self.query, query) if p)
+        return f"{self.scheme}://{self.netloc}{full}" + (f"?{q}" if q else "")
+
+
+_HOSTPORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]*)(?::(?P<port>[^/]*))?(?P<path>/.*)?$")
+
+
+def parse_target(text: str) -> Target:
+    """Parse "3000", ":3000", "localhost:3000", "localhost:3000/webhook" or an http(s) URL."""
+    raw = text.strip()
+    if not raw:
+        raise TargetError("the forward target is empty; give a port (3000) or a URL (http://localhost:3000)")
+    if raw.isdigit():
+        raw = f"localhost:{raw}"
+    elif raw.startswith(":") and raw[1:].split("/", 1)[0].isdigit():
+        raw = "localhost" + raw
+    if "://" in raw:
+        parts = urlsplit(raw)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise TargetError(f"cannot forward to {text!r}: only http:// and https:// targets are supported")
+        host = parts.hostname or ""
+        try:
+            port = parts.port
+        except ValueError:
+            raise TargetError(f"{text!r} has an invalid port; use a number from 1 to 65535") from None
+        path, query = parts.path, parts.query
+    else:
+        m = _HOSTPORT.match(raw)
+        if not m:
+            raise TargetError(f"cannot understand forward target {text!r}; try 3000, localhost:3000/webhook "
+                              "or http://127.0.0.1:3000/api")
+        scheme, host = "http", m.group("host").strip("[]")
+        port_text = m.group("port")
+        if port_text is not None and not port_text.isdigit():
+            raise TargetError(f"{text!r} has an invalid port {port_text!r}; use a number from 1 to 65535")
+        port = int(port_text) if port_text else None
+        path, query = (m.group("path") or ""), ""
+        if "?" in path:
+            path, query = path.split("?", 1)
+    if not host:
+        raise TargetError(f"{text!r} has no host; try localhost:3000")
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    if not 0 < port < 65536:
+        raise TargetError(f"{text!r} has an invalid port {port}; use a number from 1 to 65535")
+    return Target(scheme, host, port, path.rstrip("/"), query)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a listen run needs, validated by the CLI."""
+
+    forward_to: Target = field(default_factory=lambda: parse_target(DEFAULT_TARGET))
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    timeout: float | None = None  # overrides every per-type deadline
+    insecure: bool = False
+    verbose: bool = False
+    full: bool = False
+    json: bool = False
+    color: bool | None = None  # None: decide from the terminal and NO_COLOR
+    show_secrets: bool = False
+    fallback: bool = False
+    events: frozenset[str] = frozenset()
+    exclude: frozenset[str] = frozenset()
+    call: str | None = None
+    all: bool = False
+    journal: Path | None = None
+    keep: int = 10_000
+    tunnel: Any = None  # tunnels.TunnelConfig
+    auth: Any = None  # auth.AuthConfig
+    wiring: Any = None  # wiring.WiringConfig
+    max_body: int = 256 * 1024 * 1024

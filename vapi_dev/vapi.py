@@ -1,0 +1,291 @@
+"""Facts about Vapi server messages: the type table, reading type and call id, one-line summaries."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vapi_dev.exchange import Exchange
+
+DEFAULT_DEADLINE_S = 20.0  # Vapi's server.timeoutSeconds default
+ASSISTANT_REQUEST_DEADLINE_S = 7.5  # fixed by Vapi, not configurable
+
+CATEGORIES = ("lifecycle", "conversation", "reply", "error", "other")
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    name: str
+    category: str  # one of CATEGORIES
+    reply_needed: bool
+    deadline_s: float | None  # None: the default deadline
+    chatty: bool
+    description: str
+
+
+def _t(name: str, category: str, description: str, *, reply: bool = False, chatty: bool = False,
+       deadline: float | None = None) -> TypeInfo:
+    return TypeInfo(name, category, reply, deadline, chatty, description)
+
+
+# Every server message type (vapi-protocol.md §2): 29 payload types, legacy function-call, and
+# assistant.started (listed in serverMessages, payload documented only as a client message).
+MESSAGE_TYPES: dict[str, TypeInfo] = {
+    t.name: t
+    for t in (
+        _t("assistant-request", "reply", "inbound call needs an assistant", reply=True,
+           deadline=ASSISTANT_REQUEST_DEADLINE_S),
+        _t("tool-calls", "reply", "the model called tools", reply=True),
+        _t("function-call", "reply", "legacy function call", reply=True),
+        _t("transfer-destination-request", "reply", "transfer needs a destination", reply=True),
+        _t("handoff-destination-request", "reply", "handoff needs a destination", reply=True),
+        _t("knowledge-base-request", "reply", "custom knowledge base lookup", reply=True),
+        _t("voice-request", "reply", "custom voice needs audio", reply=True),
+        _t("call.endpointing.request", "reply", "custom endpointing decision", reply=True),
+        _t("campaign.predial", "reply", "campaign pre-dial eligibility", reply=True),
+        _t("status-update", "lifecycle", "call status changed"),
+        _t("end-of-call-report", "lifecycle", "call ended, report ready"),
+        _t("hang", "error", "assistant stalled"),
+        _t("phone-call-control", "lifecycle", "your server controls hang-up/forward"),
+        _t("transfer-update", "lifecycle", "a transfer happened"),
+        _t("assistant.started", "lifecycle", "assistant started"),
+        _t("speech-update", "conversation", "someone started or stopped speaking", chatty=True),
+        _t("conversation-update", "conversation", "conversation history updated", chatty=True),
+        _t("transcript", "conversation", "speech-to-text transcript", chatty=True),
+        _t("model-output", "conversation", "model token or tool-call stream", chatty=True),
+        _t("user-interrupted", "conversation", "the user barged in"),
+        _t("language-change-detected", "conversation", "transcriber switched language"),
+        _t("voice-input", "conversation", "text sent to the voice provider", chatty=True),
+        _t("assistant.speechStarted", "conversation", "assistant audio started", chatty=True),
+        _t("chat.created", "lifecycle", "chat created"),
+        _t("chat.deleted", "lifecycle", "chat deleted"),
+        _t("session.created", "lifecycle", "session created"),
+        _t("session.updated", "lifecycle", "session updated"),
+        _t("session.deleted", "lifecycle", "session deleted"),
+        _t("call.deleted", "lifecycle", "call deleted"),
+        _t("call.delete.failed", "error", "call deletion failed"),
+        _t("call.artifact.upload", "lifecycle", "call artifact uploaded"),
+    )
+}
+
+_GENERIC = TypeInfo("unknown", "other", False, None, False, "not a Vapi message type we know")
+
+
+def normalise_type(raw: str) -> str:
+    """Map variants onto table names: 'transcript[transcriptType="final"]' → 'transcript'."""
+    if raw.startswith("transcript["):
+        return "transcript"
+    return raw
+
+
+def type_info(name: str | None) -> TypeInfo:
+    if name is None:
+        return _GENERIC
+    return MESSAGE_TYPES.get(normalise_type(name), _GENERIC)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def message_of(payload: Any) -> dict[str, Any]:
+    """Vapi's envelope is {"message": {...}}; fall back to the payload itself."""
+    if isinstance(payload, dict):
+        inner = payload.get("message")
+        if isinstance(inner, dict):
+            return inner
+        return payload
+    return {}
+
+
+def read_message(payload: Any) -> tuple[str | None, str | None]:
+    """(message_type, call_id) from a parsed body; (None, None) when it is not a Vapi message."""
+    if not isinstance(payload, dict):
+        return None, None
+    msg = message_of(payload)
+    mtype = msg.get("type")
+    if not isinstance(mtype, str) or not mtype:
+        mtype = payload.get("type") if isinstance(payload.get("type"), str) else None
+    call_id: str | None = None
+    for key in ("call", "chat", "session"):
+        obj = msg.get(key)
+        if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+            call_id = obj["id"]
+            break
+    if call_id is None:
+        for key in ("callId", "chatId", "sessionId"):
+            if isinstance(msg.get(key), str):
+                call_id = msg[key]
+                break
+    return (mtype or None), call_id
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: Any  # dict when parseable, otherwise whatever was sent
+
+
+def _parse_args(raw: Any) -> Any:
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def _one_call(item: Any) -> ToolCall | None:
+    if not isinstance(item, dict):
+        return None
+    if isinstance(item.get("toolCall"), dict):  # toolWithToolCallList entry
+        return _one_call(item["toolCall"])
+    fn = _dict(item.get("function")) or item
+    name = fn.get("name")
+    args = fn.get("arguments", fn.get("parameters", {}))
+    cid = item.get("id")
+    return ToolCall(cid if isinstance(cid, str) else "", name if isinstance(name, str) else "", _parse_args(args))
+
+
+def tool_calls(payload: Any) -> list[ToolCall]:
+    """Tool calls in a tool-calls (or legacy function-call) message, whatever shape they came in."""
+    msg = message_of(payload)
+    for key in ("toolCallList", "toolWithToolCallList", "toolCalls"):
+        items = msg.get(key)
+        if isinstance(items, list) and items:
+            return [c for c in (_one_call(i) for i in items) if c is not None]
+    fc = msg.get("functionCall")
+    if isinstance(fc, dict):
+        return [ToolCall("", str(fc.get("name", "")), _parse_args(fc.get("parameters", {})))]
+    return []
+
+
+# -- one-line summaries -------------------------------------------------------------------------
+
+def _short(text: Any, limit: int = 60) -> str:
+    s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, separators=(",", ":"))
+    s = " ".join(s.split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _fmt_args(args: Any) -> str:
+    if isinstance(args, dict):
+        return ", ".join(f"{k}={_short(v, 24)}" for k, v in args.items())
+    return _short(args, 40)
+
+
+def _reply_of(ex: Exchange) -> dict[str, Any]:
+    body = ex.response_json()
+    if isinstance(body, dict) and isinstance(body.get("messageResponse"), dict):
+        return body["messageResponse"]  # type: ignore[no-any-return]
+    return body if isinstance(body, dict) else {}
+
+
+def _tool_summary(ex: Exchange, msg: dict[str, Any]) -> str:
+    calls = tool_calls(ex.payload)
+    results = _reply_of(ex).get("results")
+    by_id: dict[str, Any] = {}
+    if isinstance(results, list):
+        for r in results:
+            if isinstance(r, dict):
+                by_id[str(r.get("toolCallId", ""))] = r.get("error", r.get("result"))
+    if msg.get("type") == "function-call":
+        by_id[""] = _reply_of(ex).get("result")
+    parts = []
+    for c in calls[:3]:
+        out = f"{c.name}({_fmt_args(c.arguments)})"
+        if c.id in by_id:
+            out += f" → {_short(by_id[c.id], 40)}"
+        parts.append(out)
+    if len(calls) > 3:
+        parts.append(f"+{len(calls) - 3} more")
+    return "; ".join(parts)
+
+
+def summarize(ex: Exchange) -> str:
+    """A short human summary of what the message says (and what the app answered)."""
+    msg = message_of(ex.payload)
+    mtype = normalise_type(ex.message_type or "")
+    if mtype in ("tool-calls", "function-call"):
+        return _tool_summary(ex, msg)
+    if mtype == "status-update":
+        status = msg.get("status", "?")
+        reason = msg.get("endedReason")
+        return f"{status}" + (f" ({reason})" if reason else "")
+    if mtype == "transcript":
+        kind = msg.get("transcriptType", "final" if "final" in (ex.message_type or "") else "")
+        return f"{msg.get('role', '?')}: \"{_short(msg.get('transcript', ''), 70)}\"" + (
+            " (partial)" if kind == "partial" else "")
+    if mtype == "speech-update":
+        return f"{msg.get('role', '?')} {msg.get('status', '?')}"
+    if mtype == "conversation-update":
+        msgs = msg.get("messages")
+        n = len(msgs) if isinstance(msgs, list) else 0
+        return f"{n} messages"
+    if mtype == "end-of-call-report":
+        return end_of_call_summary(msg)
+    if mtype == "assistant-request":
+        reply = _reply_of(ex)
+        for key in ("assistantId", "squadId", "workflowId"):
+            if key in reply:
+                return f"→ {key} {_short(reply[key], 40)}"
+        for key in ("assistant", "squad", "workflow"):
+            if isinstance(reply.get(key), dict):
+                name = reply[key].get("name")
+                return f"→ transient {key}" + (f" {_short(name, 30)}" if name else "")
+        if "destination" in reply:
+            return "→ transfer " + _short(reply["destination"], 50)
+        if "error" in reply:
+            return "→ error " + _short(reply["error"], 50)
+        customer = _dict(msg.get("customer"))
+        return f"from {customer.get('number', '?')}"
+    if mtype in ("transfer-destination-request", "handoff-destination-request"):
+        dest = _reply_of(ex).get("destination")
+        return "→ " + _short(dest, 60) if dest else ""
+    if mtype == "knowledge-base-request":
+        docs = _reply_of(ex).get("documents")
+        return f"→ {len(docs)} documents" if isinstance(docs, list) else ""
+    if mtype == "user-interrupted":
+        return "barge-in"
+    if mtype == "model-output":
+        return _short(msg.get("output", ""), 60)
+    if mtype == "language-change-detected":
+        return str(msg.get("language", ""))
+    if mtype == "hang":
+        return "assistant stalled — slow model, voice or tool server?"
+    return ""
+
+
+def end_of_call_summary(msg: dict[str, Any]) -> str:
+    """Ended reason, duration, cost and recording URL of an end-of-call-report."""
+    call = _dict(msg.get("call"))
+    artifact = _dict(msg.get("artifact"))
+    parts = [str(msg.get("endedReason") or call.get("endedReason") or "ended")]
+    duration = msg.get("durationSeconds")
+    if duration is None:
+        duration = _duration(msg.get("startedAt"), msg.get("endedAt"))
+    if isinstance(duration, (int, float)):
+        parts.append(f"{duration:.0f} s")
+    cost = msg.get("cost")
+    if isinstance(cost, (int, float)):
+        parts.append(f"${cost:.2f}")
+    rec = artifact.get("recordingUrl") or msg.get("recordingUrl")
+    if isinstance(rec, str):
+        parts.append(rec)
+    return " · ".join(parts)
+
+
+def _duration(start: Any, end: Any) -> float | None:
+    from datetime import datetime
+
+    if not (isinstance(start, str) and isinstance(end, str)):
+        return None
+    try:
+        a = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (b - a).total_seconds()
