@@ -1,0 +1,169 @@
+"""The journal: what JournalSink writes, file mode, bounds, durability after kill -9, bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vapi_dev.exchange import AuthResult, Exchange, Finished, Notice, Problem
+from vapi_dev.journal import Journal, JournalError, JournalMissing, JournalSink, default_journal_path
+
+BODY = b'{"message": {"type":"tool-calls","call":{"id":"call_1"},"x":"\xc3\xa9"}}'  # odd spacing kept
+
+
+def make_exchange(n: int = 0, call_id: str = "call_1", body: bytes = BODY) -> Exchange:
+    ex = Exchange.begin(
+        "POST", "/tools", "a=1",
+        [("Content-Type", "application/json"), ("X-Vapi-Secret", "s3cr3t-value"), ("X-Trace", "t")],
+        body,
+    )
+    ex.message_type, ex.call_id, ex.reply_needed, ex.deadline_s = "tool-calls", call_id, True, 20.0
+    ex.forward_url = "http://127.0.0.1:3000/tools?a=1"
+    ex.status, ex.response_headers = 200, [("Content-Type", "application/json")]
+    ex.response_body = b'{"results":[]}'
+    ex.response_bytes = len(ex.response_body)
+    ex.first_byte, ex.finished = ex.started + 0.01, ex.started + 0.02 + n / 1000
+    ex.auth = AuthResult("secret", True)
+    ex.problems = [Problem("warning", "slow", "slow reply")]
+    return ex
+
+
+async def test_sink_writes_everything_on_aclose(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "j.sqlite3"
+    journal = Journal(path)
+    sink = JournalSink(journal, secrets=["s3cr3t-value"])
+    sent = [make_exchange(i) for i in range(25)]
+    sink.emit(Notice("info", "ignored"))
+    for ex in sent:
+        sink.emit(Finished(ex))
+    await sink.aclose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for suffix in ("-wal", "-shm"):
+        extra = Path(str(path) + suffix)
+        if extra.exists():
+            assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0
+    rows = journal.recent(limit=100)
+    assert [r.id for r in rows] == [e.id for e in sent]
+    got = rows[0]
+    assert got.body == BODY  # raw bytes, untouched
+    assert got.payload["message"]["type"] == "tool-calls"
+    assert got.method == "POST" and got.path == "/tools" and got.query == "a=1"
+    assert dict(got.headers)["X-Trace"] == "t"
+    assert "s3cr3t-value" not in json.dumps(got.headers)
+    assert got.status == 200 and got.response_body == b'{"results":[]}'
+    assert got.duration_ms == pytest.approx(20.0, abs=0.5)
+    assert got.auth == AuthResult("secret", True)
+    assert got.problems == [Problem("warning", "slow", "slow reply")]
+    assert got.forward_url == "http://127.0.0.1:3000/tools?a=1"
+    raw = path.read_bytes() + Path(str(path) + "-wal").read_bytes() if Path(str(path) + "-wal").exists() \
+        else path.read_bytes()
+    assert b"s3cr3t-value" not in raw
+    assert journal.get("last") is not None and journal.get("last").id == sent[-1].id  # type: ignore[union-attr]
+    assert journal.get(sent[3].id).id == sent[3].id  # type: ignore[union-attr]
+    assert journal.get("nope") is None
+    journal.close()
+
+
+async def test_filters_and_by_call(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    a = [make_exchange(i, call_id="A") for i in range(3)]
+    b = [make_exchange(i, call_id="B") for i in range(2)]
+    b[1].message_type = "status-update"
+    journal.append([a[0], b[0], a[1], b[1], a[2]])
+    assert [e.id for e in journal.by_call("A")] == [e.id for e in a]
+    assert [e.id for e in journal.recent(2)] == [b[1].id, a[2].id]
+    assert [e.id for e in journal.recent(10, type="status-update")] == [b[1].id]
+    assert [e.id for e in journal.recent(10, call_id="B", type="tool-calls")] == [b[0].id]
+
+
+async def test_keep_bound(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3", keep=5)
+    sent = [make_exchange(i) for i in range(12)]
+    for i in range(0, 12, 4):
+        journal.append(sent[i : i + 4])
+    assert journal.count() == 5
+    assert [e.id for e in journal.recent(100)] == [e.id for e in sent[-5:]]
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(JournalError, match="not a vapi-dev journal"):
+        Journal(junk)
+    with pytest.raises(JournalMissing, match="no journal"):
+        Journal(tmp_path / "missing.sqlite3", create=False)
+    with pytest.raises(JournalError, match="directory"):
+        Journal(tmp_path)
+    other = tmp_path / "other.sqlite3"
+    db = sqlite3.connect(other)
+    db.execute("PRAGMA user_version=99")
+    db.close()
+    with pytest.raises(JournalError, match="another vapi-dev version"):
+        Journal(other)
+
+
+def test_default_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAPI_DEV_HOME", str(tmp_path))
+    assert default_journal_path() == tmp_path / "journal.sqlite3"
+    monkeypatch.delenv("VAPI_DEV_HOME")
+    assert default_journal_path().name == "journal.sqlite3"
+
+
+_WRITER = """
+import asyncio, sys, time
+sys.path.insert(0, {tests!r})
+from test_journal import make_exchange
+from vapi_dev.exchange import Finished
+from vapi_dev.journal import Journal, JournalSink
+
+async def main():
+    sink = JournalSink(Journal({path!r}))
+    for i in range(200):
+        sink.emit(Finished(make_exchange(i)))
+    print("emitted 200", flush=True)
+    i = 200
+    while True:  # keep writing until killed, so the kill lands mid-stream
+        sink.emit(Finished(make_exchange(i)))
+        i += 1
+        await asyncio.sleep(0.001)
+
+asyncio.run(main())
+"""
+
+
+def test_durable_after_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    script = _WRITER.format(tests=str(Path(__file__).parent), path=str(path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "emitted 200"
+        # Wait (bounded) until the background writer has committed the first 200, then kill -9.
+        deadline = time.monotonic() + 15
+        count = 0
+        while time.monotonic() < deadline:
+            if path.exists():
+                try:
+                    with sqlite3.connect(path, timeout=5) as db:
+                        count = db.execute("SELECT COUNT(*) FROM exchanges").fetchone()[0]
+                except sqlite3.OperationalError:
+                    count = 0
+            if count >= 200:
+                break
+            time.sleep(0.05)  # polling interval, not synchronisation
+    finally:
+        os.kill(proc.pid, 9)
+        proc.wait(timeout=10)
+    assert count >= 200
+    journal = Journal(path)
+    assert journal.count() >= 200
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

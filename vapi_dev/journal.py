@@ -1,0 +1,314 @@
+"""The exchange journal: a bounded SQLite store of every exchange, written beside the forward path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import os
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from vapi_dev.exchange import AuthResult, Event, Exchange, Finished, Headers, Problem
+
+DEFAULT_KEEP = 10_000
+FLUSH_INTERVAL_S = 0.15  # kill -9 loses at most about this much
+SCHEMA_VERSION = 1
+MASK = "***"
+# Used only until vapi_dev.redact exists; the real list lives there.
+_FALLBACK_SECRET_HEADERS = frozenset(
+    {"x-vapi-secret", "authorization", "proxy-authorization", "x-signature", "x-vapi-signature",
+     "cookie", "set-cookie", "x-api-key"}
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS exchanges (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL, received_at REAL NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
+    query TEXT NOT NULL, headers TEXT NOT NULL, masked_headers TEXT NOT NULL, body BLOB NOT NULL,
+    message_type TEXT, call_id TEXT, reply_needed INTEGER NOT NULL, deadline_s REAL NOT NULL,
+    forward_url TEXT NOT NULL, status INTEGER, response_headers TEXT NOT NULL,
+    response_body BLOB NOT NULL, response_bytes INTEGER NOT NULL, response_truncated INTEGER NOT NULL,
+    streamed INTEGER NOT NULL, duration_ms REAL, first_byte_ms REAL, error TEXT, error_kind TEXT,
+    fallback INTEGER NOT NULL, auth TEXT, problems TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS exchanges_call ON exchanges(call_id);
+CREATE INDEX IF NOT EXISTS exchanges_id ON exchanges(id);
+"""
+_COLUMNS = (
+    "id", "received_at", "method", "path", "query", "headers", "masked_headers", "body",
+    "message_type", "call_id", "reply_needed", "deadline_s", "forward_url", "status",
+    "response_headers", "response_body", "response_bytes", "response_truncated", "streamed",
+    "duration_ms", "first_byte_ms", "error", "error_kind", "fallback", "auth", "problems",
+)
+
+
+class JournalError(Exception):
+    """The journal cannot be opened or written; ``message`` is one sentence saying what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class JournalMissing(JournalError):
+    """There is no journal file yet (nothing has been recorded)."""
+
+
+def default_journal_path() -> Path:
+    """``$VAPI_DEV_HOME/journal.sqlite3``, else the platform's user data directory."""
+    home = os.environ.get("VAPI_DEV_HOME")
+    if home:
+        return Path(home).expanduser() / "journal.sqlite3"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("vapi-dev")) / "journal.sqlite3"
+
+
+def mask_headers(headers: Headers, secrets: Sequence[str] = ()) -> tuple[Headers, list[str]]:
+    """(masked headers, lower-cased names that were masked) — replay drops those and signs again."""
+    try:
+        redact = importlib.import_module("vapi_dev.redact")
+        fn = cast(Callable[[Headers, Sequence[str]], Headers], redact.redact_headers)
+        masked = [(str(k), str(v)) for k, v in fn(list(headers), secrets)]
+    except (ImportError, AttributeError):
+        masked = [
+            (k, MASK if k.lower() in _FALLBACK_SECRET_HEADERS or any(s and s in v for s in secrets) else v)
+            for k, v in headers
+        ]
+    original = set(headers)
+    names = sorted({k.lower() for k, v in masked if (k, v) not in original})
+    return masked, names
+
+
+def _row(ex: Exchange, secrets: Sequence[str]) -> tuple[Any, ...]:
+    headers, masked = mask_headers(ex.headers, secrets)
+    resp_headers, _ = mask_headers(ex.response_headers, secrets)
+    first_byte = None if ex.first_byte is None else (ex.first_byte - ex.started) * 1000.0
+    return (
+        ex.id, ex.received_at, ex.method, ex.path, ex.query, json.dumps(headers), json.dumps(masked),
+        bytes(ex.body), ex.message_type, ex.call_id, int(ex.reply_needed), ex.deadline_s,
+        ex.forward_url, ex.status, json.dumps(resp_headers), bytes(ex.response_body),
+        ex.response_bytes, int(ex.response_truncated), int(ex.streamed), ex.duration_ms, first_byte,
+        ex.error, ex.error_kind, int(ex.fallback),
+        json.dumps(ex.auth.to_json()) if ex.auth else None,
+        json.dumps([p.to_json() for p in ex.problems]),
+    )
+
+
+def _exchange(row: sqlite3.Row) -> Exchange:
+    """Rebuild an Exchange; monotonic times become offsets from 0 so durations still work."""
+    body = bytes(row["body"])
+    try:
+        payload: Any = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    auth = json.loads(row["auth"]) if row["auth"] else None
+    return Exchange(
+        id=row["id"], received_at=row["received_at"], started=0.0, method=row["method"],
+        path=row["path"], query=row["query"], headers=[(k, v) for k, v in json.loads(row["headers"])],
+        body=body, payload=payload, message_type=row["message_type"], call_id=row["call_id"],
+        reply_needed=bool(row["reply_needed"]), deadline_s=row["deadline_s"],
+        forward_url=row["forward_url"], status=row["status"],
+        response_headers=[(k, v) for k, v in json.loads(row["response_headers"])],
+        response_body=bytes(row["response_body"]), response_bytes=row["response_bytes"],
+        response_truncated=bool(row["response_truncated"]), streamed=bool(row["streamed"]),
+        first_byte=None if row["first_byte_ms"] is None else row["first_byte_ms"] / 1000.0,
+        finished=None if row["duration_ms"] is None else row["duration_ms"] / 1000.0,
+        error=row["error"], error_kind=row["error_kind"], fallback=bool(row["fallback"]),
+        auth=AuthResult(auth["method"], bool(auth["ok"]), auth.get("reason", "")) if auth else None,
+        problems=[Problem(p["level"], p["code"], p["message"]) for p in json.loads(row["problems"])],
+    )
+
+
+class Journal:
+    """A SQLite file of exchanges (WAL, mode 0600) keeping the newest ``keep`` rows.
+
+    One connection, guarded by a lock, shared by the writer thread and readers.
+    """
+
+    def __init__(self, path: Path | None = None, keep: int = DEFAULT_KEEP, *, create: bool = True) -> None:
+        self.path = Path(path) if path is not None else default_journal_path()
+        self.keep = max(1, keep)
+        self._lock = threading.Lock()
+        if not self.path.exists():
+            if not create:
+                raise JournalMissing(f"no journal at {self.path} yet — run `vapi-dev listen` first.")
+            self._create_file()
+        elif self.path.is_dir():
+            raise JournalError(f"{self.path} is a directory, not a journal file; pass --journal FILE.")
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0)
+        except sqlite3.Error as exc:
+            raise JournalError(
+                f"cannot open the journal {self.path} ({exc}); pass --journal with another path."
+            ) from exc
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against process crashes
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise JournalError(
+                    f"{self.path} was written by another vapi-dev version (schema {version}); "
+                    "move it away or pass --journal with another path."
+                )
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute("SELECT seq FROM exchanges LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise JournalError(
+                f"{self.path} is not a vapi-dev journal or is damaged ({exc}); "
+                "move it away or pass --journal with another path."
+            ) from exc
+        self._restrict_permissions()
+
+    def _create_file(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise JournalError(
+                f"cannot create the journal {self.path} ({exc.strerror}); "
+                "pass --journal or set VAPI_DEV_HOME."
+            ) from exc
+
+    def _restrict_permissions(self) -> None:
+        # SQLite gives -wal/-shm the main file's mode; chmod anyway in case they pre-existed.
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(self.path) + suffix)
+            with contextlib.suppress(OSError):
+                if p.exists() and p.stat().st_mode & 0o077:
+                    p.chmod(0o600)
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def append(self, exchanges: Iterable[Exchange], secrets: Sequence[str] = ()) -> int:
+        """Write a batch in one transaction, then drop rows beyond ``keep``; returns rows written."""
+        rows = [_row(ex, secrets) for ex in exchanges]
+        if not rows:
+            return 0
+        marks = ",".join("?" * len(_COLUMNS))
+        try:
+            with self._lock, self._db:
+                self._db.executemany(
+                    f"INSERT INTO exchanges ({','.join(_COLUMNS)}) VALUES ({marks})", rows
+                )
+                self._db.execute(
+                    "DELETE FROM exchanges WHERE seq <= (SELECT MAX(seq) FROM exchanges) - ?", (self.keep,)
+                )
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot write to the journal {self.path} ({exc}).") from exc
+        return len(rows)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: Sequence[Any]) -> list[Exchange]:
+        try:
+            with self._lock:
+                rows = self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal {self.path} ({exc}).") from exc
+        return [_exchange(r) for r in rows]
+
+    def recent(self, limit: int = 50, call_id: str | None = None, type: str | None = None) -> list[Exchange]:
+        """The newest ``limit`` exchanges (optionally of one call / type), oldest first."""
+        where: list[str] = []
+        args: list[Any] = []
+        if call_id:
+            where.append("call_id = ?")
+            args.append(call_id)
+        if type:
+            where.append("message_type = ?")
+            args.append(type)
+        cond = ("WHERE " + " AND ".join(where)) if where else ""
+        rows = self._query(
+            f"SELECT * FROM exchanges {cond} ORDER BY seq DESC LIMIT ?", [*args, max(0, limit)]
+        )
+        return rows[::-1]
+
+    def get(self, key: str) -> Exchange | None:
+        """One exchange by id (the newest with that id), ``last``, or journal row number."""
+        if key == "last":
+            rows = self._query("SELECT * FROM exchanges ORDER BY seq DESC LIMIT 1", [])
+        elif key.isdigit():
+            rows = self._query("SELECT * FROM exchanges WHERE seq = ?", [int(key)])
+        else:
+            rows = self._query("SELECT * FROM exchanges WHERE id = ? ORDER BY seq DESC LIMIT 1", [key])
+        return rows[0] if rows else None
+
+    def by_call(self, call_id: str) -> list[Exchange]:
+        """Every stored exchange of one call, oldest first."""
+        return self._query("SELECT * FROM exchanges WHERE call_id = ? ORDER BY seq", [call_id])
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM exchanges").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class JournalSink:
+    """A Sink that queues Finished exchanges and writes them in batches on a background thread.
+
+    ``emit`` only appends to a deque (O(1), safe from the event loop); the thread writes every
+    ~150 ms in one transaction; ``aclose`` flushes everything and stops the thread. A write
+    failure is kept in ``error`` and passed once to ``on_error`` (called from the writer thread).
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        secrets: Sequence[str] = (),
+        interval: float = FLUSH_INTERVAL_S,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.error: str | None = None
+        self._secrets = tuple(secrets)
+        self._interval = interval
+        self._on_error = on_error
+        self._pending: deque[Exchange] = deque()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vapi-dev-journal", daemon=True)
+        self._thread.start()
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, Finished):
+            self._pending.append(event.exchange)
+
+    def _flush(self) -> None:
+        batch: list[Exchange] = []
+        while self._pending:
+            batch.append(self._pending.popleft())
+        if not batch:
+            return
+        try:
+            self.journal.append(batch, self._secrets)
+        except JournalError as exc:
+            if self.error is None and self._on_error is not None:
+                self._on_error(exc.message)
+            self.error = exc.message
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._flush()
+        self._flush()
+
+    def flush_now(self) -> None:
+        """Write what is queued, from the calling thread (for tests and synchronous shutdown)."""
+        self._flush()
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        await asyncio.to_thread(self._thread.join)
+        self._flush()  # anything emitted after the thread's last pass
