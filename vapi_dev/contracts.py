@@ -1,0 +1,312 @@
+"""Reply contracts of Vapi's reply-needed messages: checking the app's reply, and fallback replies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from vapi_dev.exchange import Exchange, Headers, Problem
+from vapi_dev.vapi import normalise_type, tool_calls, type_info
+
+DEADLINE_WARN_FRACTION = 0.7
+_ASSISTANT_SHAPES = ("assistantId", "assistant", "squadId", "squad", "workflowId", "workflow")
+
+
+class _Checker:
+    """Collects problems for one exchange, prefixing codes with the message type."""
+
+    def __init__(self, mtype: str) -> None:
+        self.mtype = mtype
+        self.problems: list[Problem] = []
+
+    def error(self, code: str, message: str) -> None:
+        self.problems.append(Problem("error", f"{self.mtype}.{code}", message))
+
+    def warn(self, code: str, message: str) -> None:
+        self.problems.append(Problem("warning", f"{self.mtype}.{code}", message))
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _reply_object(c: _Checker, ex: Exchange) -> dict[str, Any] | None:
+    """The reply as a JSON object (messageResponse wrapper removed), or None after reporting why."""
+    if ex.response_truncated:
+        return None  # too large to have been captured whole: nothing reliable to check
+    if not ex.response_body.strip():
+        c.error("empty-reply", f"the app replied with an empty body; Vapi needs a JSON reply to {c.mtype}")
+        return None
+    body = ex.response_json()
+    if body is None:
+        c.error("not-json", f"the reply is not valid JSON; Vapi needs a JSON reply to {c.mtype}")
+        return None
+    if not isinstance(body, dict):
+        c.error("not-object", f"the reply is JSON but not an object; Vapi needs an object for {c.mtype}")
+        return None
+    ctype = (_header(ex.response_headers, "content-type") or "").lower()
+    if "json" not in ctype:
+        c.warn("content-type", f"the reply is JSON but its Content-Type is '{ctype or 'missing'}'; "
+               "send application/json")
+    inner = body.get("messageResponse")
+    return inner if isinstance(inner, dict) else body
+
+
+def _check_text(c: _Checker, where: str, key: str, value: Any, *, strict: bool) -> None:
+    if not isinstance(value, str):
+        msg = f"{where} '{key}' is {type(value).__name__}, not a string; Vapi expects a string"
+        if strict:
+            c.error(f"{key}-not-string", msg)
+        else:
+            c.warn(f"{key}-not-string", msg + " (objects and numbers may not reach the model as intended)")
+    elif "\n" in value or "\r" in value:
+        c.error("line-break", f"{where} '{key}' contains a line break; Vapi's docs say line breaks "
+                "cause parsing errors — send a single line")
+
+
+def _check_tool_calls(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
+    results = reply.get("results")
+    if results is None:
+        if "error" in reply:  # a top-level {"error": "..."} is an accepted answer
+            _check_text(c, "the reply", "error", reply["error"], strict=True)
+        else:
+            c.error("missing-results", "the reply has no 'results' array; Vapi reports "
+                    "'no result returned' to the model")
+        return
+    if not isinstance(results, list):
+        c.error("results-not-array", f"'results' is {type(results).__name__}, not an array; "
+                "send {\"results\": [{\"toolCallId\": …, \"result\": …}]}")
+        return
+    wanted = [tc.id for tc in tool_calls(ex.payload) if tc.id]
+    seen: list[str] = []
+    for i, item in enumerate(results):
+        where = f"results[{i}]"
+        if not isinstance(item, dict):
+            c.error("result-not-object", f"{where} is not an object")
+            continue
+        tcid = item.get("toolCallId")
+        if not isinstance(tcid, str) or not tcid:
+            c.error("missing-tool-call-id", f"{where} has no 'toolCallId'; Vapi cannot match it to a call")
+        else:
+            if tcid in seen:
+                c.error("duplicate-result", f"tool call {tcid} is answered more than once")
+            elif wanted and tcid not in wanted:
+                c.error("unknown-tool-call-id", f"{where} answers {tcid}, which the request did not "
+                        "contain; copy toolCallId exactly from the request")
+            seen.append(tcid)
+        if "result" not in item and "error" not in item:
+            c.error("no-result-or-error", f"{where} has neither 'result' nor 'error'")
+        if "result" in item:
+            _check_text(c, where, "result", item["result"], strict=False)
+        if "error" in item:
+            _check_text(c, where, "error", item["error"], strict=True)
+    missing = [t for t in wanted if t not in seen]
+    for tcid in missing:
+        c.error("missing-result", f"tool call {tcid} got no result; Vapi reports 'no result returned'")
+    answered = [t for t in seen if t in wanted]
+    in_request_order = [t for t in wanted if t in answered]
+    if not missing and len(set(answered)) == len(answered) and answered != in_request_order:
+        c.warn("order", "results are not in the order of the request's tool calls; keep the order "
+               "for parallel calls")
+
+
+def _check_function_call(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
+    if "result" not in reply:
+        c.error("missing-result", "the reply has no 'result'; send {\"result\": \"…\"}")
+    else:
+        _check_text(c, "the reply", "result", reply["result"], strict=False)
+
+
+def _check_assistant_request(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
+    if "error" in reply:
+        if not isinstance(reply["error"], str) or not reply["error"].strip():
+            c.error("error-not-string", "'error' should be a non-empty string; Vapi speaks it to the caller")
+        return
+    shapes = [k for k in _ASSISTANT_SHAPES if k in reply]
+    if "destination" in reply:
+        _check_destination(c, reply["destination"])
+        if shapes:
+            c.warn("destination-with-assistant", f"the reply has 'destination' and {', '.join(shapes)}; "
+                   "Vapi transfers and ignores the assistant fields")
+        return
+    if not shapes:
+        c.error("no-assistant", "the reply names no assistant (assistantId, assistant, squadId, squad, "
+                "workflowId, workflow), destination or error; Vapi ends the call")
+        return
+    if len(shapes) > 1:
+        c.error("ambiguous", f"the reply has {', '.join(shapes)}; send exactly one of them")
+    for key in shapes:
+        value = reply[key]
+        if key.endswith("Id"):
+            if not isinstance(value, str) or not value:
+                c.error("invalid-id", f"'{key}' should be a non-empty string")
+        elif not isinstance(value, dict):
+            c.error("invalid-shape", f"'{key}' should be an object")
+
+
+def _check_destination(c: _Checker, dest: Any) -> None:
+    if not isinstance(dest, dict):
+        c.error("destination-invalid", "'destination' should be an object such as "
+                "{\"type\": \"number\", \"number\": \"+1…\"}")
+    elif "type" not in dest:
+        c.warn("destination-no-type", "'destination' has no 'type' (number, sip or assistant)")
+
+
+def _check_destination_request(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
+    if "destination" in reply:
+        _check_destination(c, reply["destination"])
+    elif "error" in reply:
+        _check_text(c, "the reply", "error", reply["error"], strict=True)
+    else:
+        c.error("missing-destination", "the reply has neither 'destination' nor 'error'; "
+                "the transfer cannot happen")
+
+
+def _check_knowledge_base(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
+    if "documents" not in reply and "message" not in reply:
+        c.error("missing-documents", "the reply has neither 'documents' nor 'message'")
+        return
+    docs = reply.get("documents")
+    if "documents" in reply and not isinstance(docs, list):
+        c.error("documents-not-array", "'documents' should be an array")
+    elif isinstance(docs, list):
+        for i, doc in enumerate(docs):
+            if not isinstance(doc, dict):
+                c.error("document-not-object", f"documents[{i}] is not an object")
+                continue
+            if not isinstance(doc.get("content"), str):
+                c.error("document-missing-content", f"documents[{i}] has no string 'content'")
+            if not _is_number(doc.get("similarity")):
+                c.error("document-bad-similarity", f"documents[{i}] has no numeric 'similarity'")
+    if "message" in reply:
+        msg = reply["message"]
+        if not isinstance(msg, dict) or not isinstance(msg.get("content"), str):
+            c.error("message-invalid", "'message' should be {\"role\": \"assistant\", \"content\": \"…\"}")
+
+
+def _check_endpointing(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
+    value: Any = reply.get("timeoutSeconds")
+    if "timeoutSeconds" not in reply:
+        c.error("missing-timeout", "the reply has no 'timeoutSeconds'")
+    elif not _is_number(value):
+        c.error("timeout-not-number", "'timeoutSeconds' should be a number of seconds")
+    elif value < 0:
+        c.error("timeout-negative", "'timeoutSeconds' is negative")
+
+
+def _check_predial(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
+    if "eligible" not in reply:
+        c.error("missing-eligible", "the reply has no 'eligible'; Vapi treats that as a pre-dial "
+                "failure and does not place the call")
+    elif not isinstance(reply["eligible"], bool):
+        c.error("eligible-not-boolean", "'eligible' should be true or false; anything else means the "
+                "call is not placed")
+
+
+_RULES: dict[str, Callable[[_Checker, dict[str, Any], Exchange], None]] = {
+    "tool-calls": _check_tool_calls,
+    "function-call": _check_function_call,
+    "assistant-request": _check_assistant_request,
+    "transfer-destination-request": _check_destination_request,
+    "handoff-destination-request": _check_destination_request,
+    "knowledge-base-request": _check_knowledge_base,
+    "call.endpointing.request": _check_endpointing,
+    "campaign.predial": _check_predial,
+}
+
+
+def _deadline(ex: Exchange, mtype: str) -> Problem | None:
+    ms = ex.duration_ms
+    if not ex.reply_needed or ms is None or ex.deadline_s <= 0:
+        return None
+    took, limit = ms / 1000.0, ex.deadline_s
+    share = took / limit
+    figure = f"replied in {took:.1f} s, {share * 100:.0f} % of the {limit:g} s {mtype} deadline"
+    if share > 1.0:
+        return Problem("error", "deadline.missed", figure + "; Vapi had already given up")
+    if share > DEADLINE_WARN_FRACTION:
+        return Problem("warning", "deadline.near", figure)
+    return None
+
+
+def check_reply(ex: Exchange) -> list[Problem]:
+    """Problems with the app's reply to a Vapi message: contract violations and slow replies.
+
+    Empty for plain HTTP, for unfinished exchanges and for failed forwards (the error itself is
+    shown instead). A fallback reply is checked like an app reply, without the deadline check.
+    """
+    if ex.message_type is None or ex.status is None or (ex.error and not ex.fallback):
+        return []
+    mtype = normalise_type(ex.message_type)
+    c = _Checker(mtype)
+    if not type_info(mtype).reply_needed and not ex.reply_needed:
+        if not 200 <= ex.status < 300:
+            c.warn("rejected", f"the app answered {ex.status}; Vapi logs this as "
+                   f"'Your server rejected {mtype} webhook'")
+        return c.problems
+    if mtype == "tool-calls" and ex.status != 200:
+        c.error("http-status", f"the app answered {ex.status}; tool replies must be HTTP 200 even on "
+                "error, Vapi ignores any other status")
+    elif mtype == "voice-request" and ex.status != 200:
+        c.error("http-status", f"the app answered {ex.status}; Vapi needs 200 with raw PCM audio")
+    elif not 200 <= ex.status < 300:
+        c.error("http-status", f"the app answered {ex.status}; Vapi treats a non-2xx reply as a failure")
+    rule = _RULES.get(mtype)
+    if rule is not None and 200 <= ex.status < 300:
+        reply = _reply_object(c, ex)
+        if reply is not None:
+            rule(c, reply, ex)
+    if not ex.fallback and not ex.error:
+        late = _deadline(ex, mtype)
+        if late is not None:
+            c.problems.append(late)
+    return c.problems
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def fallback_reply(ex: Exchange, reason: str) -> tuple[int, bytes]:
+    """(status, body) vapi-dev answers with when the app cannot: valid, and clearly marked.
+
+    The body is JSON (send it as application/json), except voice-request: an empty audio body.
+    """
+    text = _one_line(f"vapi-dev fallback: {reason}")
+    mtype = normalise_type(ex.message_type or "")
+    body: Any
+    if mtype == "tool-calls":
+        results: list[dict[str, str]] = []
+        seen: set[str] = set()
+        for tc in tool_calls(ex.payload):
+            if tc.id and tc.id not in seen:
+                seen.add(tc.id)
+                item = {"toolCallId": tc.id}
+                if tc.name:
+                    item["name"] = tc.name
+                item["error"] = text
+                results.append(item)
+        body = {"results": results} if results else {"error": text}
+    elif mtype == "function-call":
+        body = {"result": text}
+    elif mtype in ("assistant-request", "transfer-destination-request", "handoff-destination-request"):
+        body = {"error": text}
+    elif mtype == "knowledge-base-request":
+        body = {"documents": []}
+    elif mtype == "call.endpointing.request":
+        body = {"timeoutSeconds": 0.5}
+    elif mtype == "campaign.predial":
+        body = {"eligible": False}
+    elif mtype == "voice-request":
+        return 200, b""
+    else:
+        body = {}
+    return 200, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
