@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import sqlite3
@@ -12,19 +11,14 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from vapi_dev.exchange import AuthResult, Event, Exchange, Finished, Headers, Problem
+from vapi_dev.redact import redact_headers
 
 DEFAULT_KEEP = 10_000
 FLUSH_INTERVAL_S = 0.15  # kill -9 loses at most about this much
 SCHEMA_VERSION = 1
-MASK = "***"
-# Used only until vapi_dev.redact exists; the real list lives there.
-_FALLBACK_SECRET_HEADERS = frozenset(
-    {"x-vapi-secret", "authorization", "proxy-authorization", "x-signature", "x-vapi-signature",
-     "cookie", "set-cookie", "x-api-key"}
-)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS exchanges (
@@ -70,25 +64,19 @@ def default_journal_path() -> Path:
     return Path(platformdirs.user_data_dir("vapi-dev")) / "journal.sqlite3"
 
 
-def mask_headers(headers: Headers, secrets: Sequence[str] = ()) -> tuple[Headers, list[str]]:
+def mask_headers(
+    headers: Headers, secrets: Sequence[str] = (), names: Sequence[str] = ()
+) -> tuple[Headers, list[str]]:
     """(masked headers, lower-cased names that were masked) — replay drops those and signs again."""
-    try:
-        redact = importlib.import_module("vapi_dev.redact")
-        fn = cast(Callable[[Headers, Sequence[str]], Headers], redact.redact_headers)
-        masked = [(str(k), str(v)) for k, v in fn(list(headers), secrets)]
-    except (ImportError, AttributeError):
-        masked = [
-            (k, MASK if k.lower() in _FALLBACK_SECRET_HEADERS or any(s and s in v for s in secrets) else v)
-            for k, v in headers
-        ]
+    masked = redact_headers(list(headers), secrets, extra_names=names)
     original = set(headers)
-    names = sorted({k.lower() for k, v in masked if (k, v) not in original})
-    return masked, names
+    changed = sorted({k.lower() for k, v in masked if (k, v) not in original})
+    return masked, changed
 
 
-def _row(ex: Exchange, secrets: Sequence[str]) -> tuple[Any, ...]:
-    headers, masked = mask_headers(ex.headers, secrets)
-    resp_headers, _ = mask_headers(ex.response_headers, secrets)
+def _row(ex: Exchange, secrets: Sequence[str], names: Sequence[str]) -> tuple[Any, ...]:
+    headers, masked = mask_headers(ex.headers, secrets, names)
+    resp_headers, _ = mask_headers(ex.response_headers, secrets, names)
     first_byte = None if ex.first_byte is None else (ex.first_byte - ex.started) * 1000.0
     return (
         ex.id, ex.received_at, ex.method, ex.path, ex.query, json.dumps(headers), json.dumps(masked),
@@ -189,9 +177,15 @@ class Journal:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def append(self, exchanges: Iterable[Exchange], secrets: Sequence[str] = ()) -> int:
-        """Write a batch in one transaction, then drop rows beyond ``keep``; returns rows written."""
-        rows = [_row(ex, secrets) for ex in exchanges]
+    def append(
+        self, exchanges: Iterable[Exchange], secrets: Sequence[str] = (), names: Sequence[str] = ()
+    ) -> int:
+        """Write a batch in one transaction, then drop rows beyond ``keep``; returns rows written.
+
+        ``secrets`` are secret values and ``names`` extra secret header names (from AuthConfig),
+        masked in stored headers. The request body is stored untouched: replay needs its exact bytes.
+        """
+        rows = [_row(ex, secrets, names) for ex in exchanges]
         if not rows:
             return 0
         marks = ",".join("?" * len(_COLUMNS))
@@ -269,12 +263,14 @@ class JournalSink:
         journal: Journal,
         *,
         secrets: Sequence[str] = (),
+        secret_names: Sequence[str] = (),
         interval: float = FLUSH_INTERVAL_S,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.journal = journal
         self.error: str | None = None
         self._secrets = tuple(secrets)
+        self._names = tuple(secret_names)
         self._interval = interval
         self._on_error = on_error
         self._pending: deque[Exchange] = deque()
@@ -293,7 +289,7 @@ class JournalSink:
         if not batch:
             return
         try:
-            self.journal.append(batch, self._secrets)
+            self.journal.append(batch, self._secrets, self._names)
         except JournalError as exc:
             if self.error is None and self._on_error is not None:
                 self._on_error(exc.message)

@@ -1,0 +1,260 @@
+"""Realistic sample payloads for every Vapi server message type, and `--set PATH=VALUE` edits."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from vapi_dev.vapi import MESSAGE_TYPES, normalise_type
+
+SAMPLE_TYPES: list[str] = list(MESSAGE_TYPES)
+
+ORG_ID = "6d3c1b7e-0000-4000-8000-00000000a001"
+ASSISTANT_ID = "0f9a6c2e-0000-4000-8000-00000000a002"
+PHONE_NUMBER_ID = "a1b2c3d4-0000-4000-8000-00000000a003"
+TOOL_CALL_ID = "call_Xq2v9ZkLm3Np"
+CUSTOMER = {"number": "+15555550100", "name": "Sam Caller"}
+ASSISTANT = {
+    "name": "Weather bot",
+    "firstMessage": "Hi, how can I help?",
+    "model": {"provider": "openai", "model": "gpt-4o",
+              "messages": [{"role": "system", "content": "You are a weather bot."}]},
+    "voice": {"provider": "11labs", "voiceId": "burt"},
+    "transcriber": {"provider": "deepgram", "model": "nova-2", "language": "en"},
+    "server": {"url": "https://example.ngrok.app/webhook", "timeoutSeconds": 20},
+}
+PHONE_NUMBER = {"id": PHONE_NUMBER_ID, "orgId": ORG_ID, "provider": "vapi",
+                "number": "+15555550199", "name": "Support line"}
+WEATHER_ARGS = {"city": "Paris"}
+CONVERSATION: list[dict[str, Any]] = [
+    {"role": "system", "message": "You are a weather bot.", "time": 0, "secondsFromStart": 0},
+    {"role": "bot", "message": "Hi, how can I help?", "time": 500, "endTime": 2000, "secondsFromStart": 0.5},
+    {"role": "user", "message": "What's the weather in Paris?", "time": 3000, "endTime": 5000,
+     "secondsFromStart": 3.0},
+]
+OPENAI_MESSAGES = [
+    {"role": "system", "content": "You are a weather bot."},
+    {"role": "assistant", "content": "Hi, how can I help?"},
+    {"role": "user", "content": "What's the weather in Paris?"},
+]
+
+
+class SampleError(ValueError):
+    """A bad message type or --set expression; ``message`` says what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _messages(ts: int) -> list[dict[str, Any]]:
+    out = []
+    for m in CONVERSATION:
+        m = dict(m)
+        m["time"] = ts - 6000 + int(m["time"])
+        if "endTime" in m:
+            m["endTime"] = ts - 6000 + int(m["endTime"])
+        out.append(m)
+    return out
+
+
+def _tool_call() -> dict[str, Any]:
+    return {"id": TOOL_CALL_ID, "type": "function",
+            "function": {"name": "get_weather", "arguments": dict(WEATHER_ARGS)}}
+
+
+def _call(call_id: str, ts: int, status: str) -> dict[str, Any]:
+    return {
+        "id": call_id, "orgId": ORG_ID, "type": "inboundPhoneCall", "status": status,
+        "createdAt": _iso(ts - 8000), "updatedAt": _iso(ts), "startedAt": _iso(ts - 6000),
+        "assistantId": ASSISTANT_ID, "phoneNumberId": PHONE_NUMBER_ID, "phoneCallProvider": "vapi",
+        "phoneCallTransport": "pstn", "phoneCallProviderId": "CA" + call_id.replace("-", "")[:32],
+        "customer": dict(CUSTOMER),
+        "monitor": {"listenUrl": f"wss://phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai/{call_id}/listen",
+                    "controlUrl": f"https://phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai/{call_id}/control"},
+        "transport": {"provider": "vapi.sip"},
+    }
+
+
+def _specific(mtype: str, call_id: str, ts: int) -> dict[str, Any]:
+    """The fields that only this message type carries (vapi-protocol.md §2 and §6)."""
+    tc = _tool_call()
+    table: dict[str, dict[str, Any]] = {
+        "assistant-request": {"assistantVersion": None},
+        "tool-calls": {
+            "toolCallList": [tc],
+            "toolWithToolCallList": [{
+                "type": "function",
+                "function": {"name": "get_weather", "parameters": {
+                    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+                "server": {"url": "https://example.ngrok.app/tools"}, "messages": [],
+                "toolCall": copy.deepcopy(tc)}],
+            "toolCalls": [copy.deepcopy(tc)],
+        },
+        "function-call": {"functionCall": {"name": "get_weather", "parameters": dict(WEATHER_ARGS)}},
+        "transfer-destination-request": {},
+        "handoff-destination-request": {
+            "parameters": {"destination": "billing", "reason": "billing question"}},
+        "knowledge-base-request": {
+            "messages": [{"role": "user", "message": "What is your return policy?", "time": ts - 1000,
+                          "secondsFromStart": 48.0}],
+            "messagesOpenAIFormatted": [{"role": "user", "content": "What is your return policy?"}],
+        },
+        "voice-request": {"text": "Hello, world!", "sampleRate": 24000},
+        "call.endpointing.request": {"messages": _messages(ts), "messagesOpenAIFormatted": OPENAI_MESSAGES},
+        "campaign.predial": {"campaign": {"id": "c0ffee00-0000-4000-8000-00000000a004", "name": "Renewals"}},
+        "status-update": {"status": "in-progress"},
+        "end-of-call-report": {
+            "endedReason": "customer-ended-call", "startedAt": _iso(ts - 99000), "endedAt": _iso(ts),
+            "durationSeconds": 99.0, "cost": 0.12,
+            "costs": [
+                {"type": "model", "model": {"provider": "openai", "model": "gpt-4o"},
+                 "promptTokens": 1200, "completionTokens": 150, "cost": 0.01},
+                {"type": "transport", "provider": "vapi", "minutes": 1.65, "cost": 0.02},
+            ],
+            "analysis": {"summary": "Caller asked about the weather.",
+                         "structuredData": {"intent": "weather"}, "successEvaluation": "true"},
+        },
+        "hang": {},
+        "phone-call-control": {"request": "forward",
+                               "destination": {"type": "sip", "sipUri": "sip:agent@example.invalid"}},
+        "transfer-update": {"destination": {"type": "number", "number": "+15555550111"},
+                            "fromAssistant": copy.deepcopy(ASSISTANT), "toAssistant": None},
+        "assistant.started": {"newAssistant": copy.deepcopy(ASSISTANT)},
+        "speech-update": {"status": "started", "role": "user", "turn": 1},
+        "conversation-update": {"messages": _messages(ts), "messagesOpenAIFormatted": OPENAI_MESSAGES},
+        "transcript": {"role": "user", "transcriptType": "final",
+                       "transcript": "What's the weather in Paris?", "isFiltered": False,
+                       "detectedThreats": [], "confidence": 0.93, "confidenceSource": "provider"},
+        "model-output": {"output": "Sunny", "turnId": "turn_3"},
+        "user-interrupted": {"turnId": "turn_3"},
+        "language-change-detected": {"language": "es"},
+        "voice-input": {"input": "It is sunny and 21 degrees in Paris."},
+        "assistant.speechStarted": {"text": "It is sunny and 21 degrees in Paris.", "turn": 2,
+                                    "source": "model", "timing": {"type": "word-progress", "wordsSpoken": 1}},
+        "chat.created": {"chat": {"id": call_id, "orgId": ORG_ID, "assistantId": ASSISTANT_ID,
+                                  "messages": [], "createdAt": _iso(ts)}},
+        "chat.deleted": {"chat": {"id": call_id, "orgId": ORG_ID, "assistantId": ASSISTANT_ID}},
+        "session.created": {"session": {"id": call_id, "orgId": ORG_ID, "status": "active",
+                                        "assistantId": ASSISTANT_ID, "createdAt": _iso(ts)}},
+        "session.updated": {"session": {"id": call_id, "orgId": ORG_ID, "status": "active",
+                                        "assistantId": ASSISTANT_ID, "updatedAt": _iso(ts)}},
+        "session.deleted": {"session": {"id": call_id, "orgId": ORG_ID, "status": "completed"}},
+        "call.deleted": {},
+        "call.delete.failed": {"error": "Call recording could not be deleted."},
+        "call.artifact.upload": {},
+    }
+    return copy.deepcopy(table[mtype])
+
+
+def _artifact(call_id: str, ts: int, full: bool) -> dict[str, Any]:
+    art: dict[str, Any] = {"messages": _messages(ts), "messagesOpenAIFormatted": OPENAI_MESSAGES,
+                           "transcript": "AI: Hi, how can I help?\nUser: What's the weather in Paris?"}
+    if full:
+        base = f"https://storage.vapi.ai/{call_id}"
+        art.update({"recordingUrl": f"{base}-mono.wav", "stereoRecordingUrl": f"{base}-stereo.wav",
+                    "recording": {"mono": {"combinedUrl": f"{base}-mono.wav"},
+                                  "stereoUrl": f"{base}-stereo.wav"},
+                    "logUrl": f"{base}-log.gz"})
+    return art
+
+
+def sample(message_type: str, call_id: str | None = None, *, timestamp_ms: int | None = None,
+           call_status: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A full Vapi envelope ``{"message": {...}}`` for ``message_type``.
+
+    ``fields`` override keys of ``message``; ``call_status`` sets ``message.call.status``.
+    """
+    name = normalise_type(message_type)
+    if name not in MESSAGE_TYPES:
+        raise SampleError(f"unknown message type {message_type!r}; `vapi-dev trigger --list` shows them all.")
+    call_id = call_id or str(uuid.uuid4())
+    ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    ended = name in ("end-of-call-report", "call.deleted", "call.delete.failed", "call.artifact.upload")
+    status = call_status or (
+        "ringing" if name == "assistant-request" else "ended" if ended else "in-progress")
+    call = _call(call_id, ts, status)
+    msg: dict[str, Any] = {"type": message_type, "timestamp": ts, "call": call}
+    if name == "assistant-request":
+        # Sent before any assistant exists: no assistant, no artifact yet.
+        call.pop("assistantId")
+        msg.update({"phoneNumber": dict(PHONE_NUMBER), "customer": dict(CUSTOMER)})
+    else:
+        msg.update({"assistant": copy.deepcopy(ASSISTANT), "customer": dict(CUSTOMER),
+                    "phoneNumber": dict(PHONE_NUMBER), "artifact": _artifact(call_id, ts, ended)})
+    if ended:
+        call["endedReason"] = "customer-ended-call"
+        call["endedAt"] = _iso(ts)
+    msg.update(_specific(name, call_id, ts))
+    if name == "status-update" and msg["status"] == "ended":
+        msg["endedReason"] = "customer-ended-call"
+    msg.update(fields)
+    return {"message": msg}
+
+
+def call_sequence(call_id: str | None = None, *, start_ms: int | None = None) -> list[dict[str, Any]]:
+    """A whole call, in order, with one call id and rising timestamps (for `trigger call`)."""
+    cid = call_id or str(uuid.uuid4())
+    t0 = start_ms if start_ms is not None else int(time.time() * 1000)
+    steps: list[tuple[str, int, dict[str, Any]]] = [
+        ("status-update", 0, {"call_status": "ringing", "status": "ringing"}),
+        ("status-update", 1000, {"status": "in-progress"}),
+        ("speech-update", 2000, {"status": "started", "role": "user", "turn": 1}),
+        ("transcript", 4000, {}),
+        ("conversation-update", 4500, {}),
+        ("tool-calls", 5000, {}),
+        ("status-update", 60000, {"call_status": "ended", "status": "ended"}),
+        ("end-of-call-report", 61000, {}),
+    ]
+    return [sample(t, cid, timestamp_ms=t0 + dt, **kw) for t, dt, kw in steps]
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw  # not JSON: a plain string
+
+
+def apply_set(payload: Any, expr: str) -> Any:
+    """Apply ``a.b.0.c=VALUE`` (VALUE parsed as JSON, else a string) in place; returns the payload."""
+    path, sep, raw = expr.partition("=")
+    if not sep or not path.strip():
+        raise SampleError(f"--set {expr!r} is not PATH=VALUE (for example message.call.id=abc).")
+    keys = path.strip().split(".")
+    node = payload
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        where = ".".join(keys[: i + 1])
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) > len(node):
+                raise SampleError(f"--set {path}: {where} is not an index of a {len(node)}-item list.")
+            idx = int(key)
+            if last:
+                if idx == len(node):
+                    node.append(_parse_value(raw))
+                else:
+                    node[idx] = _parse_value(raw)
+                return payload
+            if idx == len(node):
+                node.append({})
+            node = node[idx]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = _parse_value(raw)
+                return payload
+            if key not in node or node[key] is None:
+                node[key] = {}
+            node = node[key]
+        else:
+            parent = ".".join(keys[:i])
+            raise SampleError(f"--set {path}: {parent} is a {type(node).__name__}, not an object.")
+    return payload
