@@ -1,0 +1,353 @@
+"""Reply-contract checks for every reply-needed Vapi type, deadline warnings and fallback replies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from vapi_dev.contracts import check_reply, fallback_reply
+from vapi_dev.exchange import Exchange
+from vapi_dev.vapi import type_info
+
+JSON_CT = [("Content-Type", "application/json; charset=utf-8")]
+
+
+def tool_payload(shape: str = "toolCallList", ids: tuple[str, ...] = ("tc_1",)) -> dict[str, Any]:
+    calls: list[dict[str, Any]]
+    if shape == "toolCallList":
+        msg: dict[str, Any] = {"toolCallList": [
+            {"id": i, "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+            for i in ids]}
+    elif shape == "string-args":
+        msg = {"toolCallList": [
+            {"id": i, "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+            for i in ids]}
+    elif shape == "toolWithToolCallList":
+        calls = [{"type": "function", "function": {"name": "get_weather"},
+                  "toolCall": {"id": i, "type": "function",
+                               "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}}
+                 for i in ids]
+        msg = {"toolWithToolCallList": calls}
+    elif shape == "toolCalls":
+        msg = {"toolCalls": [{"id": i, "name": "get_weather", "parameters": {"city": "Paris"}} for i in ids]}
+    else:
+        raise AssertionError(shape)
+    msg.update({"type": "tool-calls", "call": {"id": "call_1"}})
+    return {"message": msg}
+
+
+PAYLOADS: dict[str, dict[str, Any]] = {
+    "tool-calls": tool_payload(ids=("tc_1", "tc_2")),
+    "function-call": {"message": {"type": "function-call",
+                                  "functionCall": {"name": "lookup", "parameters": {"q": "x"}}}},
+    "assistant-request": {"message": {"type": "assistant-request", "call": {"id": "call_1"}}},
+    "transfer-destination-request": {"message": {"type": "transfer-destination-request"}},
+    "handoff-destination-request": {"message": {"type": "handoff-destination-request",
+                                                "parameters": {}}},
+    "knowledge-base-request": {"message": {"type": "knowledge-base-request", "messages": []}},
+    "call.endpointing.request": {"message": {"type": "call.endpointing.request"}},
+    "campaign.predial": {"message": {"type": "campaign.predial"}},
+    "voice-request": {"message": {"type": "voice-request", "text": "hi", "sampleRate": 24000}},
+}
+
+
+def make(
+    mtype: str,
+    reply: Any = None,
+    *,
+    status: int | None = 200,
+    raw: bytes | None = None,
+    payload: Any = None,
+    headers: list[tuple[str, str]] | None = None,
+    took_s: float = 0.1,
+) -> Exchange:
+    payload = payload if payload is not None else PAYLOADS.get(mtype, {"message": {"type": mtype}})
+    body = json.dumps(payload).encode()
+    ex = Exchange.begin("POST", "/", "", [("Content-Type", "application/json")], body)
+    info = type_info(mtype)
+    ex.payload = payload
+    ex.message_type = mtype
+    ex.reply_needed = info.reply_needed
+    ex.deadline_s = info.deadline_s or 20.0
+    ex.status = status
+    ex.response_headers = list(JSON_CT if headers is None else headers)
+    if raw is not None:
+        ex.response_body = raw
+    elif reply is not None:
+        ex.response_body = json.dumps(reply).encode()
+    ex.finished = ex.started + took_s
+    return ex
+
+
+def codes(ex: Exchange) -> list[str]:
+    return sorted(p.code for p in check_reply(ex))
+
+
+GOOD: list[tuple[str, Any]] = [
+    ("tool-calls", {"results": [{"toolCallId": "tc_1", "name": "get_weather", "result": "Sunny"},
+                                {"toolCallId": "tc_2", "error": "Weather service down"}]}),
+    ("tool-calls", {"error": "tools are down"}),
+    ("tool-calls", {"messageResponse": {"results": [{"toolCallId": "tc_1", "result": "a"},
+                                                    {"toolCallId": "tc_2", "result": "b"}]}}),
+    ("function-call", {"result": "done"}),
+    ("assistant-request", {"assistantId": "asst_1"}),
+    ("assistant-request", {"assistant": {"firstMessage": "Hi"}, "assistantOverrides": {"x": 1}}),
+    ("assistant-request", {"squadId": "sq_1"}),
+    ("assistant-request", {"squad": {"members": []}}),
+    ("assistant-request", {"workflowId": "wf_1"}),
+    ("assistant-request", {"workflow": {"nodes": []}}),
+    ("assistant-request", {"destination": {"type": "number", "number": "+15555550111"}}),
+    ("assistant-request", {"error": "Sorry, we are closed."}),
+    ("assistant-request", {"messageResponse": {"assistantId": "asst_1"}}),
+    ("transfer-destination-request", {"destination": {"type": "number", "number": "+1555"},
+                                      "message": {"type": "request-start", "content": "Transferring"}}),
+    ("transfer-destination-request", {"error": "no agent available"}),
+    ("handoff-destination-request", {"destination": {"type": "assistant", "assistantName": "B"}}),
+    ("handoff-destination-request", {"error": "no"}),
+    ("knowledge-base-request", {"documents": [{"content": "30 days", "similarity": 0.92, "uuid": "d"}]}),
+    ("knowledge-base-request", {"documents": [{"content": "30 days", "similarity": 1}]}),
+    ("knowledge-base-request", {"message": {"role": "assistant", "content": "You have 30 days."}}),
+    ("knowledge-base-request", {"documents": []}),
+    ("call.endpointing.request", {"timeoutSeconds": 0.5}),
+    ("call.endpointing.request", {"timeoutSeconds": 2}),
+    ("campaign.predial", {"eligible": True}),
+    ("campaign.predial", {"eligible": False}),
+]
+
+
+@pytest.mark.parametrize(("mtype", "reply"), GOOD)
+def test_good_replies_have_no_problems(mtype: str, reply: Any) -> None:
+    assert check_reply(make(mtype, reply)) == []
+
+
+@pytest.mark.parametrize("shape", ["toolCallList", "string-args", "toolWithToolCallList", "toolCalls"])
+def test_tool_call_request_shapes(shape: str) -> None:
+    payload = tool_payload(shape, ids=("a", "b"))
+    good = {"results": [{"toolCallId": "a", "result": "1"}, {"toolCallId": "b", "result": "2"}]}
+    assert codes(make("tool-calls", good, payload=payload)) == []
+    partial = {"results": [{"toolCallId": "a", "result": "1"}]}
+    assert codes(make("tool-calls", partial, payload=payload)) == ["tool-calls.missing-result"]
+
+
+def test_voice_request_raw_audio_is_fine() -> None:
+    ex = make("voice-request", raw=b"\x00\x01" * 100, headers=[("Content-Type", "application/octet-stream")])
+    assert check_reply(ex) == []
+
+
+T = "tool-calls"
+BAD: list[tuple[str, Any, list[str]]] = [
+    (T, {"results": {"toolCallId": "tc_1", "result": "x"}}, [f"{T}.results-not-array"]),
+    (T, {"result": "x"}, [f"{T}.missing-results"]),
+    (T, {"results": [{"toolCallId": "tc_1", "result": "x"}]}, [f"{T}.missing-result"]),
+    (T, {"results": []}, [f"{T}.missing-result", f"{T}.missing-result"]),
+    (T, {"results": [{"toolCallId": "tc_1", "result": "x"}, {"toolCallId": "tc_2", "result": "y"},
+                     {"toolCallId": "tc_1", "result": "z"}]}, [f"{T}.duplicate-result"]),
+    (T, {"results": [{"toolCallId": "tc_1", "result": "x"}, {"toolCallId": "tc_2", "result": "y"},
+                     {"toolCallId": "tc_9", "result": "z"}]}, [f"{T}.unknown-tool-call-id"]),
+    (T, {"results": [{"toolCallId": "tc_1", "result": {"temp": 21}}, {"toolCallId": "tc_2", "result": "y"}]},
+     [f"{T}.result-not-string"]),
+    (T, {"results": [{"toolCallId": "tc_1", "error": {"code": 1}}, {"toolCallId": "tc_2", "result": "y"}]},
+     [f"{T}.error-not-string"]),
+    (T, {"results": [{"toolCallId": "tc_1", "result": "a\nb"}, {"toolCallId": "tc_2", "error": "c\r\nd"}]},
+     [f"{T}.line-break", f"{T}.line-break"]),
+    (T, {"results": [{"toolCallId": "tc_1"}, {"toolCallId": "tc_2", "result": "y"}]},
+     [f"{T}.no-result-or-error"]),
+    (T, {"results": [{"result": "x"}, {"toolCallId": "tc_2", "result": "y"}]},
+     [f"{T}.missing-result", f"{T}.missing-tool-call-id"]),
+    (T, {"results": ["x", {"toolCallId": "tc_2", "result": "y"}]},
+     [f"{T}.missing-result", f"{T}.result-not-object"]),
+    (T, {"results": [{"toolCallId": "tc_2", "result": "y"}, {"toolCallId": "tc_1", "result": "x"}]},
+     [f"{T}.order"]),
+    (T, {"error": 42}, [f"{T}.error-not-string"]),
+    (T, {"messageResponse": {"results": {}}}, [f"{T}.results-not-array"]),
+    ("function-call", {"results": []}, ["function-call.missing-result"]),
+    ("function-call", {"result": 3}, ["function-call.result-not-string"]),
+    ("assistant-request", {}, ["assistant-request.no-assistant"]),
+    ("assistant-request", {"assistantOverrides": {}}, ["assistant-request.no-assistant"]),
+    ("assistant-request", {"assistantId": "a", "squadId": "s"}, ["assistant-request.ambiguous"]),
+    ("assistant-request", {"assistantId": ""}, ["assistant-request.invalid-id"]),
+    ("assistant-request", {"assistantId": 5}, ["assistant-request.invalid-id"]),
+    ("assistant-request", {"assistant": "asst_1"}, ["assistant-request.invalid-shape"]),
+    ("assistant-request", {"error": ""}, ["assistant-request.error-not-string"]),
+    ("assistant-request", {"error": {"x": 1}}, ["assistant-request.error-not-string"]),
+    ("assistant-request", {"destination": "+1555"}, ["assistant-request.destination-invalid"]),
+    ("assistant-request", {"destination": {"type": "number", "number": "+1"}, "assistantId": "a"},
+     ["assistant-request.destination-with-assistant"]),
+    ("transfer-destination-request", {}, ["transfer-destination-request.missing-destination"]),
+    ("transfer-destination-request", {"destination": "+1555"},
+     ["transfer-destination-request.destination-invalid"]),
+    ("transfer-destination-request", {"destination": {"number": "+1555"}},
+     ["transfer-destination-request.destination-no-type"]),
+    ("transfer-destination-request", {"error": ["x"]}, ["transfer-destination-request.error-not-string"]),
+    ("handoff-destination-request", {"result": "ok"}, ["handoff-destination-request.missing-destination"]),
+    ("handoff-destination-request", {"destination": []}, ["handoff-destination-request.destination-invalid"]),
+    ("knowledge-base-request", {}, ["knowledge-base-request.missing-documents"]),
+    ("knowledge-base-request", {"documents": {"content": "x"}}, ["knowledge-base-request.documents-not-array"]),
+    ("knowledge-base-request", {"documents": [{"similarity": 0.5}]},
+     ["knowledge-base-request.document-missing-content"]),
+    ("knowledge-base-request", {"documents": [{"content": "x", "similarity": "0.5"}]},
+     ["knowledge-base-request.document-bad-similarity"]),
+    ("knowledge-base-request", {"documents": [{"content": "x"}]},
+     ["knowledge-base-request.document-bad-similarity"]),
+    ("knowledge-base-request", {"documents": ["x"]}, ["knowledge-base-request.document-not-object"]),
+    ("knowledge-base-request", {"message": "speak this"}, ["knowledge-base-request.message-invalid"]),
+    ("call.endpointing.request", {}, ["call.endpointing.request.missing-timeout"]),
+    ("call.endpointing.request", {"timeoutSeconds": "0.5"}, ["call.endpointing.request.timeout-not-number"]),
+    ("call.endpointing.request", {"timeoutSeconds": True}, ["call.endpointing.request.timeout-not-number"]),
+    ("call.endpointing.request", {"timeoutSeconds": -1}, ["call.endpointing.request.timeout-negative"]),
+    ("campaign.predial", {}, ["campaign.predial.missing-eligible"]),
+    ("campaign.predial", {"eligible": "true"}, ["campaign.predial.eligible-not-boolean"]),
+    ("campaign.predial", {"eligible": 1}, ["campaign.predial.eligible-not-boolean"]),
+]
+
+
+@pytest.mark.parametrize(("mtype", "reply", "expected"), BAD)
+def test_bad_replies_give_the_right_codes(mtype: str, reply: Any, expected: list[str]) -> None:
+    problems = check_reply(make(mtype, reply))
+    assert sorted(p.code for p in problems) == sorted(expected)
+    assert all(p.message and "\n" not in p.message for p in problems)
+
+
+def test_non_string_result_is_only_a_warning() -> None:
+    reply = {"results": [{"toolCallId": "tc_1", "result": 21}, {"toolCallId": "tc_2", "result": "y"}]}
+    [p] = check_reply(make("tool-calls", reply))
+    assert p.level == "warning"
+    [p] = check_reply(make("tool-calls", {"results": [{"toolCallId": "tc_1", "result": "a\nb"},
+                                                      {"toolCallId": "tc_2", "result": "y"}]}))
+    assert p.level == "error"
+
+
+REPLY_TYPES = list(PAYLOADS)
+JSON_TYPES = [t for t in REPLY_TYPES if t != "voice-request"]
+
+
+@pytest.mark.parametrize("mtype", REPLY_TYPES)
+def test_non_2xx_on_reply_needed_is_an_error(mtype: str) -> None:
+    problems = check_reply(make(mtype, {"error": "boom"}, status=500))
+    assert [(p.level, p.code) for p in problems] == [("error", f"{mtype}.http-status")]
+    assert "500" in problems[0].message
+
+
+def test_tool_calls_need_exactly_200() -> None:
+    good = {"results": [{"toolCallId": "tc_1", "result": "a"}, {"toolCallId": "tc_2", "result": "b"}]}
+    assert codes(make("tool-calls", good, status=201)) == ["tool-calls.http-status"]
+    assert codes(make("assistant-request", {"assistantId": "a"}, status=201)) == []
+
+
+@pytest.mark.parametrize("mtype", JSON_TYPES)
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [(b"", "empty-reply"), (b"ok", "not-json"), (b"[1, 2]", "not-object"), (b'"x"', "not-object")],
+)
+def test_unparseable_replies(mtype: str, raw: bytes, code: str) -> None:
+    assert codes(make(mtype, raw=raw)) == [f"{mtype}.{code}"]
+
+
+@pytest.mark.parametrize("mtype", JSON_TYPES)
+def test_json_with_wrong_content_type_is_a_warning(mtype: str) -> None:
+    _, body = fallback_reply(make(mtype), "x")
+    problems = check_reply(make(mtype, raw=body, headers=[("Content-Type", "text/plain")]))
+    assert [(p.level, p.code) for p in problems] == [("warning", f"{mtype}.content-type")]
+
+
+def test_truncated_reply_is_not_judged() -> None:
+    ex = make("tool-calls", raw=b'{"results": [')
+    ex.response_truncated = True
+    assert check_reply(ex) == []
+
+
+@pytest.mark.parametrize("mtype", ["end-of-call-report", "status-update", "speech-update", "x-new-type"])
+def test_informational_types(mtype: str) -> None:
+    assert check_reply(make(mtype, {})) == []
+    assert check_reply(make(mtype, raw=b"whatever, not json", headers=[])) == []
+    [p] = check_reply(make(mtype, raw=b"bad", status=400))
+    assert (p.level, p.code) == ("warning", f"{mtype}.rejected")
+    assert "Your server rejected" in p.message
+
+
+def test_no_problems_without_a_reply_or_for_plain_http() -> None:
+    ex = make("tool-calls", status=None)
+    ex.error = "the app is not listening on http://127.0.0.1:3000"
+    assert check_reply(ex) == []
+    ex = make("tool-calls", status=None)  # still waiting
+    assert check_reply(ex) == []
+    plain = make("tool-calls", raw=b"nope", status=500)
+    plain.message_type = None
+    assert check_reply(plain) == []
+
+
+def test_failed_forward_with_a_synthesised_status_is_not_judged() -> None:
+    ex = make("assistant-request", raw=b"Bad Gateway", status=502)
+    ex.error = "the app did not answer"
+    assert check_reply(ex) == []
+
+
+@pytest.mark.parametrize(
+    ("mtype", "took", "expected"),
+    [
+        ("assistant-request", 5.6, ("warning", "deadline.near")),
+        ("assistant-request", 5.0, None),
+        ("assistant-request", 8.0, ("error", "deadline.missed")),
+        ("tool-calls", 15.0, ("warning", "deadline.near")),
+        ("tool-calls", 13.0, None),
+        ("status-update", 19.0, None),  # Vapi does not wait for informational types
+    ],
+)
+def test_deadline(mtype: str, took: float, expected: tuple[str, str] | None) -> None:
+    status, body = fallback_reply(make(mtype), "x")  # a valid reply, so only timing matters
+    problems = check_reply(make(mtype, raw=body, status=status, took_s=took))
+    assert [(p.level, p.code) for p in problems] == ([expected] if expected else [])
+
+
+def test_deadline_message_has_the_figures() -> None:
+    [p] = check_reply(make("assistant-request", {"assistantId": "a"}, took_s=5.6))
+    assert p.message == "replied in 5.6 s, 75 % of the 7.5 s assistant-request deadline"
+    ex = make("tool-calls", raw=fallback_reply(make("tool-calls"), "x")[1], took_s=15.0)
+    ex.deadline_s = 20.0
+    [p] = check_reply(ex)
+    assert p.message == "replied in 15.0 s, 75 % of the 20 s tool-calls deadline"
+
+
+ALL_TYPES = [*REPLY_TYPES, "end-of-call-report", "status-update", "x-unknown-type"]
+
+
+@pytest.mark.parametrize("mtype", ALL_TYPES)
+def test_fallback_replies_pass_the_checks(mtype: str) -> None:
+    ex = make(mtype, status=None)
+    status, body = fallback_reply(ex, "the app at http://127.0.0.1:3000 is\nunreachable")
+    assert status == 200
+    ex.status, ex.response_body = status, body
+    assert check_reply(ex) == []  # judged exactly like an app reply
+    ex.fallback, ex.error = True, "the app is unreachable"
+    assert check_reply(ex) == []
+    if mtype != "voice-request":
+        assert isinstance(json.loads(body), dict)
+    assert b"\n" not in body
+
+
+def test_fallback_tool_calls_answers_every_id_in_every_shape() -> None:
+    for shape in ("toolCallList", "string-args", "toolWithToolCallList", "toolCalls"):
+        ex = make("tool-calls", payload=tool_payload(shape, ids=("a", "b", "c")))
+        _, body = fallback_reply(ex, "timed out after 20 s")
+        results = json.loads(body)["results"]
+        assert [r["toolCallId"] for r in results] == ["a", "b", "c"]
+        assert all(r["name"] == "get_weather" for r in results)
+        assert all(r["error"] == "vapi-dev fallback: timed out after 20 s" for r in results)
+
+
+def test_fallback_shapes() -> None:
+    def body(mtype: str) -> Any:
+        return json.loads(fallback_reply(make(mtype), "down")[1])
+
+    assert body("assistant-request") == {"error": "vapi-dev fallback: down"}
+    assert body("function-call") == {"result": "vapi-dev fallback: down"}
+    assert body("transfer-destination-request") == {"error": "vapi-dev fallback: down"}
+    assert body("handoff-destination-request") == {"error": "vapi-dev fallback: down"}
+    assert body("knowledge-base-request") == {"documents": []}
+    assert body("campaign.predial") == {"eligible": False}
+    assert isinstance(body("call.endpointing.request")["timeoutSeconds"], float)
+    assert body("status-update") == {}
+    no_ids = make("tool-calls", payload={"message": {"type": "tool-calls"}})
+    assert json.loads(fallback_reply(no_ids, "down")[1]) == {"error": "vapi-dev fallback: down"}
