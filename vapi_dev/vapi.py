@@ -147,7 +147,8 @@ def _one_call(item: Any) -> ToolCall | None:
     name = fn.get("name")
     args = fn.get("arguments", fn.get("parameters", {}))
     cid = item.get("id")
-    return ToolCall(cid if isinstance(cid, str) else "", name if isinstance(name, str) else "", _parse_args(args))
+    return ToolCall(cid if isinstance(cid, str) else "", name if isinstance(name, str) else "",
+                    _parse_args(args))
 
 
 def tool_calls(payload: Any) -> list[ToolCall]:
@@ -178,6 +179,8 @@ def _fmt_args(args: Any) -> str:
 
 
 def _reply_of(ex: Exchange) -> dict[str, Any]:
+    if ex.error and not ex.fallback:  # the body is vapi-dev's own error reply, not the app's
+        return {}
     body = ex.response_json()
     if isinstance(body, dict) and isinstance(body.get("messageResponse"), dict):
         return body["messageResponse"]  # type: ignore[no-any-return]

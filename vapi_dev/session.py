@@ -1,0 +1,130 @@
+"""serve(): starts forwarder, receiver, tunnel and hooks in order, and stops them in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from vapi_dev.config import Config
+from vapi_dev.exchange import Event, Notice, Ready, Sink, TunnelChanged
+from vapi_dev.forwarder import Forwarder
+from vapi_dev.receiver import Checker, Fallback, Receiver, Verifier
+
+STOP_GRACE_S = 5.0
+
+
+class Hook(Protocol):
+    """Something that reacts to the public URL (pointing Vapi resources at it) and restores on stop."""
+
+    async def on_public_url(self, public_url: str) -> None: ...
+
+    async def on_stop(self) -> None: ...
+
+
+class Bus:
+    """Hands every event to every sink; sinks return at once."""
+
+    def __init__(self, sinks: Sequence[Sink]) -> None:
+        self.sinks = list(sinks)
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.emit(event)
+
+    async def aclose(self) -> None:
+        for sink in self.sinks:
+            with contextlib.suppress(Exception):
+                await sink.aclose()
+
+
+class Session:
+    """One listen run. ``tunnel`` follows the tunnels.Tunnel protocol (or is None: local only)."""
+
+    def __init__(self, config: Config, bus: Bus, *, tunnel: Any = None, hooks: Sequence[Hook] = (),
+                 verifier: Verifier | None = None, checker: Checker | None = None,
+                 fallback: Fallback | None = None, tunnel_note: str | None = None) -> None:
+        self.config = config
+        self.bus = bus
+        self.tunnel = tunnel
+        self.hooks = list(hooks)
+        self.tunnel_note = tunnel_note
+        self.public_url: str | None = None
+        self.forwarder = Forwarder(config.forward_to, insecure=config.insecure)
+        self.receiver = Receiver(config, self.forwarder, bus.emit, verifier=verifier, checker=checker,
+                                 fallback=fallback, public_url=lambda: self.public_url)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def local_url(self) -> str:
+        host = self.config.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.receiver.port}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set. Raises ListenError / TunnelError before Ready on failure."""
+        await self.forwarder.start()
+        try:
+            await self.receiver.start(grace=STOP_GRACE_S)
+            try:
+                await self._up(stop)
+            finally:
+                await self.receiver.stop(STOP_GRACE_S)
+                await self._down()
+        finally:
+            await self.forwarder.close()
+
+    async def _up(self, stop: asyncio.Event) -> None:
+        inspect_url = None
+        note = self.tunnel_note
+        if self.tunnel is not None:
+            self.tunnel.set_listener(self._on_tunnel_event)
+            info = await self.tunnel.start(self.local_url)
+            if info is not None:
+                self.public_url = info.public_url
+                inspect_url = info.inspect_url
+                note = await self._self_check(info.public_url)
+        self.bus.emit(Ready(local_url=self.local_url, forward_to=self.config.forward_to.url,
+                            public_url=self.public_url, tunnel=getattr(self.tunnel, "name", "none"),
+                            inspect_url=inspect_url, note=note))
+        if self.public_url:
+            for hook in self.hooks:
+                await hook.on_public_url(self.public_url)
+        await stop.wait()
+
+    async def _self_check(self, public_url: str) -> str | None:
+        from vapi_dev.tunnels import self_check
+
+        ok, detail = await self_check(public_url)
+        return f"self-check through the public URL: {'ok' if ok else 'FAILED'} — {detail}"
+
+    def _on_tunnel_event(self, event: TunnelChanged | Notice) -> None:
+        self.bus.emit(event)
+        if isinstance(event, TunnelChanged) and event.up and event.public_url \
+                and event.public_url != self.public_url:
+            self.public_url = event.public_url
+            task = asyncio.get_running_loop().create_task(self._repoint(event.public_url))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _repoint(self, url: str) -> None:
+        for hook in self.hooks:
+            try:
+                await hook.on_public_url(url)
+            except Exception as e:
+                self.bus.emit(Notice("error", f"could not point Vapi at the new URL: {e}"))
+
+    async def _down(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for hook in reversed(self.hooks):
+            try:
+                await hook.on_stop()
+            except Exception as e:
+                self.bus.emit(Notice("error", f"while restoring: {e}"))
+        if self.tunnel is not None:
+            try:
+                await self.tunnel.stop()
+            except Exception as e:
+                self.bus.emit(Notice("error", f"while stopping the tunnel: {e}"))
