@@ -68,7 +68,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    # Piped output: one row per line rather than wrapping at 80 columns.
+    wide = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(highlight=False, width=wide)
 
 
 def _open(path: Path | None) -> Journal:
@@ -197,16 +199,21 @@ def events(
     if not rows:
         console.print("no exchanges recorded" + (" for that filter" if call or type_ else " yet"))
         return
-    table = Table(box=None, pad_edge=False)
-    for col in ("id", "time", "type", "call", "status", "took", "summary"):
-        table.add_column(col, overflow="fold")
+    cells = []
     for ex in rows:
         status = str(ex.status) if ex.status is not None else (ex.error_kind or "error")
-        style = "red" if ex.error or (ex.status or 0) >= 400 or any(
-            p.level == "error" for p in ex.problems) else ""
-        table.add_row(ex.id, time.strftime("%H:%M:%S", time.localtime(ex.received_at)),
-                      ex.message_type or f"{ex.method} {ex.target}", ex.call_id or "", status,
-                      _ms(ex.duration_ms), summarize(ex), style=style)
+        bad = ex.error or (ex.status or 0) >= 400 or any(p.level == "error" for p in ex.problems)
+        cells.append(([ex.id, time.strftime("%H:%M:%S", time.localtime(ex.received_at)),
+                       ex.message_type or f"{ex.method} {ex.target}", ex.call_id or "", status,
+                       _ms(ex.duration_ms), summarize(ex)], "red" if bad else ""))
+    table = Table(box=None, pad_edge=False)
+    for i, col in enumerate(("id", "time", "type", "call", "status", "took")):
+        # Fixed columns keep their width; only the summary wraps on a narrow terminal.
+        width = max(len(col), *(len(r[i]) for r, _ in cells))
+        table.add_column(col, no_wrap=True, min_width=width)
+    table.add_column("summary", overflow="fold")
+    for row, style in cells:
+        table.add_row(*row, style=style)
     console.print(table)
 
 
