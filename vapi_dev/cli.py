@@ -12,7 +12,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from vapi_dev import __version__
+from vapi_dev import __version__, pipeline
+from vapi_dev.auth import AuthConfig, AuthConfigError
 from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, TargetError, parse_target
 from vapi_dev.exchange import Notice
 from vapi_dev.receiver import ListenError
@@ -29,6 +30,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+AUTH = "Authentication (mirrors Vapi's credential settings)"
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 
@@ -98,6 +100,53 @@ def listen(
     tunnel: Annotated[str, typer.Option(
         "--tunnel", help="auto (ngrok when a token is known, else local only), ngrok, manual or none.")
     ] = "none",
+    fallback: Annotated[bool, typer.Option(
+        "--fallback", help="When your app is down or misses the deadline, answer Vapi with a valid, clearly "
+        "marked error reply (tool-calls: every toolCallId with an error) so a live call degrades gracefully.")
+    ] = False,
+    show_secrets: Annotated[bool, typer.Option(
+        "--show-secrets", help="Do not mask secrets, tokens and signatures in the output.")] = False,
+    secret: Annotated[str | None, typer.Option(
+        "--secret", envvar="VAPI_DEV_SECRET", help="Expected X-Vapi-Secret value.", rich_help_panel=AUTH,
+        show_default=False)] = None,
+    bearer: Annotated[str | None, typer.Option(
+        "--bearer", envvar="VAPI_DEV_BEARER", help="Expected bearer token (Vapi bearer credential).",
+        rich_help_panel=AUTH, show_default=False)] = None,
+    auth_header: Annotated[str, typer.Option(
+        "--auth-header", envvar="VAPI_DEV_AUTH_HEADER", help="Header carrying the bearer token.",
+        rich_help_panel=AUTH)] = "Authorization",
+    bearer_prefix: Annotated[bool, typer.Option(
+        "--bearer-prefix/--no-bearer-prefix", envvar="VAPI_DEV_BEARER_PREFIX",
+        help="Whether the token is preceded by 'Bearer '.", rich_help_panel=AUTH)] = True,
+    hmac_secret: Annotated[str | None, typer.Option(
+        "--hmac-secret", envvar="VAPI_DEV_HMAC_SECRET", help="HMAC credential secret key.",
+        rich_help_panel=AUTH, show_default=False)] = None,
+    hmac_alg: Annotated[str, typer.Option(
+        "--hmac-alg", envvar="VAPI_DEV_HMAC_ALG", help="sha256, sha512 or sha1.", rich_help_panel=AUTH)
+    ] = "sha256",
+    hmac_header: Annotated[str, typer.Option(
+        "--hmac-header", envvar="VAPI_DEV_HMAC_HEADER", help="Signature header name.", rich_help_panel=AUTH)
+    ] = "x-signature",
+    hmac_timestamp_header: Annotated[str, typer.Option(
+        "--hmac-timestamp-header", envvar="VAPI_DEV_HMAC_TIMESTAMP_HEADER", help="Timestamp header name.",
+        rich_help_panel=AUTH)] = "x-timestamp",
+    hmac_format: Annotated[str, typer.Option(
+        "--hmac-format", envvar="VAPI_DEV_HMAC_FORMAT",
+        help="Signed payload: {timestamp}, {body}, {method} and {url} (the public URL).", rich_help_panel=AUTH)
+    ] = "{timestamp}.{body}",
+    hmac_encoding: Annotated[str, typer.Option(
+        "--hmac-encoding", envvar="VAPI_DEV_HMAC_ENCODING", help="hex or base64.", rich_help_panel=AUTH)
+    ] = "hex",
+    hmac_prefix: Annotated[str, typer.Option(
+        "--hmac-prefix", envvar="VAPI_DEV_HMAC_PREFIX", help="Signature prefix, e.g. 'sha256='.",
+        rich_help_panel=AUTH)] = "",
+    hmac_secret_base64: Annotated[bool, typer.Option(
+        "--hmac-secret-base64", envvar="VAPI_DEV_HMAC_SECRET_BASE64", help="The HMAC secret is base64-encoded.",
+        rich_help_panel=AUTH)] = False,
+    enforce_auth: Annotated[bool, typer.Option(
+        "--enforce-auth", envvar="VAPI_DEV_ENFORCE_AUTH",
+        help="Answer 401 to requests that fail verification and do not forward them (default: show ✗ and "
+        "forward anyway).", rich_help_panel=AUTH)] = False,
 ) -> None:
     """Receive Vapi events, forward them to your local app, relay its replies and show them live."""
     if target and forward_to and target != forward_to:
@@ -110,31 +159,33 @@ def listen(
         fail(f"--color must be auto, always or never, not {color!r}", EXIT_USAGE)
     if tunnel not in ("none",):
         fail(f"--tunnel {tunnel!r} is not available in this build; use --tunnel none", EXIT_USAGE)
+    auth_cfg = AuthConfig(
+        secret=secret or None, bearer=bearer or None, auth_header=auth_header, bearer_prefix=bearer_prefix,
+        hmac_secret=hmac_secret or None, hmac_algorithm=hmac_alg, hmac_signature_header=hmac_header,
+        hmac_timestamp_header=hmac_timestamp_header, hmac_payload_format=hmac_format,
+        hmac_encoding=hmac_encoding, hmac_prefix=hmac_prefix, hmac_secret_is_base64=hmac_secret_base64,
+        enforce=enforce_auth)
+    try:
+        auth_cfg.validate()
+    except AuthConfigError as e:
+        fail(e.message, EXIT_USAGE)
+    if enforce_auth and not auth_cfg.enabled:
+        fail("--enforce-auth needs --secret, --bearer or --hmac-secret", EXIT_USAGE)
     config = Config(
         forward_to=parsed, host=host, port=port, timeout=timeout, insecure=insecure, verbose=verbose,
         full=full, json=json_out, color={"auto": None, "always": True, "never": False}[color],
-        events=_types(events), exclude=_types(exclude), call=call, all=show_all,
+        events=_types(events), exclude=_types(exclude), call=call, all=show_all, auth=auth_cfg,
+        fallback=fallback, show_secrets=show_secrets,
     )
     code = run_listen(config)
     raise typer.Exit(code)
-
-
-def _redactor(config: Config) -> Any:
-    def view(ex: Any) -> tuple[Any, Any]:
-        req = ex.payload if ex.payload is not None else (ex.body.decode("utf-8", "replace") or None)
-        reply = ex.response_json()
-        if reply is None and ex.response_body:
-            reply = ex.response_body.decode("utf-8", "replace")
-        return req, reply
-
-    return view
 
 
 def run_listen(config: Config) -> int:
     """Run the listener until Ctrl-C / SIGTERM; returns the exit code."""
     out = make_console(sys.stdout, config.color)
     err = make_console(sys.stderr, config.color)
-    redact = _redactor(config)
+    redact = pipeline.make_view(config.auth, config.show_secrets)
     sinks: list[Any] = []
     if config.json:
         sinks.append(NdjsonSink(sys.stdout, redact if config.verbose else None))
@@ -142,7 +193,11 @@ def run_listen(config: Config) -> int:
     else:
         sinks.append(TerminalSink(out, config, redact))
     bus = Bus(sinks)
-    session = Session(config, bus, tunnel_note="no tunnel (--tunnel none): only this machine can reach it")
+    session = Session(config, bus, tunnel_note="no tunnel (--tunnel none): only this machine can reach it",
+                      checker=pipeline.check, fallback=pipeline.make_fallback() if config.fallback else None)
+    if config.auth is not None and config.auth.enabled:
+        session.receiver.verifier = pipeline.make_verifier(config.auth, lambda: session.public_url,
+                                                           lambda: session.local_url)
     try:
         return asyncio.run(_main(session, bus))
     except ListenError as e:
