@@ -26,6 +26,14 @@ from vapi_dev.session import Bus, Session
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every CLI run (in-process or subprocess) journals and keeps state in a temporary home."""
+    monkeypatch.setenv("VAPI_DEV_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("NGROK_AUTHTOKEN", raising=False)
+    monkeypatch.delenv("VAPI_API_KEY", raising=False)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -44,8 +52,8 @@ class AppState:
 def make_app(state: AppState) -> web.Application:
     async def echo(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        state.seen.append({"method": request.method, "path_qs": request.raw_path, "headers": list(request.headers.items()),
-                           "body": body})
+        state.seen.append({"method": request.method, "path_qs": request.raw_path,
+                           "headers": list(request.headers.items()), "body": body})
         return web.Response(body=body, headers={"X-App": "echo", "Content-Type": "application/octet-stream"})
 
     async def tool(request: web.Request) -> web.StreamResponse:
@@ -133,16 +141,11 @@ async def fake_app() -> AsyncIterator[tuple[str, AppState]]:
 class RecordingSink:
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self._cond = asyncio.Condition()
+        self._changed = asyncio.Event()
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
-        loop = asyncio.get_running_loop()
-        loop.create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._cond:
-            self._cond.notify_all()
+        self._changed.set()
 
     async def aclose(self) -> None:
         pass
@@ -151,8 +154,10 @@ class RecordingSink:
         return [e.exchange for e in self.events if isinstance(e, Finished)]
 
     async def wait_finished(self, n: int, timeout: float = 10.0) -> list[Any]:
-        async with asyncio.timeout(timeout), self._cond:
-            await self._cond.wait_for(lambda: len(self.finished()) >= n)
+        async with asyncio.timeout(timeout):
+            while len(self.finished()) < n:
+                self._changed.clear()
+                await self._changed.wait()
         return self.finished()
 
 

@@ -89,7 +89,7 @@ async def test_terminal_output_masks_secrets(fake_app: tuple[str, AppState], cli
             await asyncio.sleep(0.02)
     assert status == 200
     await asyncio.sleep(0.5)  # the renderer prints beside the forward path
-    code, out, err = await asyncio.to_thread(proc.interrupt)
+    _code, out, err = await asyncio.to_thread(proc.interrupt)
     assert "auth✓" in out and "twilioAuthToken" in out
     assert "TWILIO-SECRET-123" not in out + err and "sk-TERMINAL-secret" not in out + err
 
@@ -115,7 +115,7 @@ async def test_hmac_and_enforce_auth_never_forwards_failures(cli: Any) -> None:
         l1 = await asyncio.to_thread(proc.read_json_line)
         l2 = await asyncio.to_thread(proc.read_json_line)
         assert l1["auth"]["ok"] and not l2["auth"]["ok"] and l2["status"] == 401
-        code, out, err = await asyncio.to_thread(proc.interrupt)
+        _code, out, err = await asyncio.to_thread(proc.interrupt)
         assert "hmac-key" not in out + err
     finally:
         await runner.cleanup()

@@ -41,13 +41,13 @@ async def test_end_to_end_ready_post_reply_sigint(fake_app: tuple[str, AppState]
     assert state.seen[-1]["path_qs"] == "/tool/webhook?x=1"
     line = await asyncio.to_thread(proc.read_json_line)
     assert line["event"] == "exchange"
-    assert EXCHANGE_FIELDS <= set(line)
+    assert set(line) >= EXCHANGE_FIELDS
     assert line["message_type"] == "tool-calls" and line["call_id"] == "call_9f3a2b"
     assert line["status"] == 200 and line["error"] is None
     assert line["request_bytes"] == len(TOOL_CALL) and line["response_bytes"] == len(reply)
     assert line["path"] == "/webhook" and line["query"] == "x=1"
     assert isinstance(line["duration_ms"], float)
-    code, out, err = await asyncio.to_thread(proc.interrupt)
+    code, _out, err = await asyncio.to_thread(proc.interrupt)
     assert code == 0, err
     assert "Traceback" not in err
 
@@ -64,7 +64,7 @@ async def test_sigint_lets_in_flight_exchange_finish(fake_app: tuple[str, AppSta
     proc.proc.send_signal(signal.SIGTERM)
     status, body = await asyncio.wait_for(pending, 10)
     assert status == 200 and body == b'{"slow": true}'
-    code, out, err = await asyncio.to_thread(proc.interrupt, None)
+    code, out, _err = await asyncio.to_thread(proc.interrupt, None)
     assert code == 0
     assert '"event": "exchange"' in out
 
@@ -111,7 +111,7 @@ async def test_plain_output_when_not_a_terminal_or_no_color(fake_app: tuple[str,
     status, _ = await _post(f"http://127.0.0.1:{port}/", TOOL_CALL)
     assert status == 200
     await asyncio.sleep(0.5)  # the renderer thread prints beside the forward path
-    code, out, err = await asyncio.to_thread(proc.interrupt)
+    code, out, _err = await asyncio.to_thread(proc.interrupt)
     assert code == 0
     assert "tool-calls" in out and "get_weather(city=Paris) → Sunny, 21 C" in out
     assert "call_9f3" in out
@@ -197,4 +197,23 @@ async def test_ndjson_sink_writes_every_exchange() -> None:
     lines = buf.getvalue().splitlines()
     assert len(lines) == 300
     rec = __import__("json").loads(lines[0])
-    assert EXCHANGE_FIELDS <= set(rec) and rec["duration_ms"] == 12.3
+    assert set(rec) >= EXCHANGE_FIELDS and rec["duration_ms"] == 12.3
+
+
+async def test_journal_after_a_real_run(fake_app: tuple[str, AppState], cli: Any, tmp_path: Any) -> None:
+    base, _ = fake_app
+    journal = tmp_path / "j.sqlite3"
+    proc = cli("listen", base + "/tool", "--port", "0", "--json", "--journal", str(journal))
+    ready = await asyncio.to_thread(proc.read_json_line)
+    for _ in range(3):
+        assert (await _post(ready["local_url"], TOOL_CALL))[0] == 200
+    for _ in range(3):
+        await asyncio.to_thread(proc.read_json_line)
+    code, _, err = await asyncio.to_thread(proc.interrupt)
+    assert code == 0, err
+    assert oct(journal.stat().st_mode & 0o777) == "0o600"
+    r = run_cli("events", "--json", "--journal", str(journal))
+    rows = [__import__("json").loads(x) for x in r.stdout.splitlines()]
+    assert len(rows) == 3 and all(x["message_type"] == "tool-calls" for x in rows)
+    r = run_cli("show", "last", "--journal", str(journal))
+    assert r.returncode == 0 and "get_weather" in r.stdout

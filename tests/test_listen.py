@@ -12,11 +12,10 @@ import aiohttp
 import pytest
 
 from tests.conftest import AppState, free_port, running_listener
-from vapi_dev.config import Config
+from vapi_dev.config import Config, parse_target
 from vapi_dev.exchange import Started
-from vapi_dev.receiver import ListenError, Receiver
 from vapi_dev.forwarder import Forwarder
-from vapi_dev.config import parse_target
+from vapi_dev.receiver import ListenError, Receiver
 
 TOOL_CALL = (b'{"message":{"type":"tool-calls","call":{"id":"call_1"},"toolCallList":'
              b'[{"id":"tc1","type":"function","function":{"name":"get_weather","arguments":{"city":"Paris"}}}]}}')
@@ -104,7 +103,7 @@ async def test_unreachable_app_gives_502_quickly() -> None:
 
 
 async def test_deadline_gives_504_naming_type_and_deadline(fake_app: tuple[str, AppState]) -> None:
-    base, state = fake_app
+    base, _state = fake_app
     async with running_listener(base, timeout=0.3) as lst, aiohttp.ClientSession() as client:
         async with client.post(lst.url + "/stall", data=TOOL_CALL) as r:
             body = await r.json()

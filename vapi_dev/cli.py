@@ -7,15 +7,17 @@ import os
 import signal
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from vapi_dev import __version__, pipeline
+from vapi_dev import __version__, cli_journal, pipeline
 from vapi_dev.auth import AuthConfig, AuthConfigError
 from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, TargetError, parse_target
 from vapi_dev.exchange import Notice
+from vapi_dev.journal import Journal, JournalError, JournalSink, default_journal_path
 from vapi_dev.receiver import ListenError
 from vapi_dev.render import NdjsonSink, TerminalSink, make_console
 from vapi_dev.session import Bus, Session
@@ -143,6 +145,12 @@ def listen(
     hmac_secret_base64: Annotated[bool, typer.Option(
         "--hmac-secret-base64", envvar="VAPI_DEV_HMAC_SECRET_BASE64", help="The HMAC secret is base64-encoded.",
         rich_help_panel=AUTH)] = False,
+    journal: Annotated[Path | None, typer.Option(
+        "--journal", envvar="VAPI_DEV_JOURNAL", help="Journal file (default: in your data directory, or "
+        "$VAPI_DEV_HOME). Every exchange is recorded there for events, show, replay and export.",
+        show_default=False)] = None,
+    keep: Annotated[int, typer.Option("--keep", min=1, help="How many exchanges the journal keeps.")] = 10_000,
+    no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record exchanges.")] = False,
     enforce_auth: Annotated[bool, typer.Option(
         "--enforce-auth", envvar="VAPI_DEV_ENFORCE_AUTH",
         help="Answer 401 to requests that fail verification and do not forward them (default: show ✗ and "
@@ -176,6 +184,7 @@ def listen(
         full=full, json=json_out, color={"auto": None, "always": True, "never": False}[color],
         events=_types(events), exclude=_types(exclude), call=call, all=show_all, auth=auth_cfg,
         fallback=fallback, show_secrets=show_secrets,
+        journal=None if no_journal else (journal or default_journal_path()), keep=keep,
     )
     code = run_listen(config)
     raise typer.Exit(code)
@@ -192,6 +201,15 @@ def run_listen(config: Config) -> int:
         sinks.append(TerminalSink(err, config, redact, exchanges=False))
     else:
         sinks.append(TerminalSink(out, config, redact))
+    if config.journal is not None:
+        try:
+            store = Journal(config.journal, config.keep)
+        except JournalError as e:
+            fail(f"{e.message} (use --journal PATH for another file, or --no-journal)")
+        auth_cfg = config.auth
+        sinks.append(JournalSink(store, secrets=auth_cfg.secret_values() if auth_cfg else (),
+                                 secret_names=auth_cfg.secret_header_names() if auth_cfg else (),
+                                 on_error=lambda text: err.print(f"journal: {text}", style="red", markup=False)))
     bus = Bus(sinks)
     session = Session(config, bus, tunnel_note="no tunnel (--tunnel none): only this machine can reach it",
                       checker=pipeline.check, fallback=pipeline.make_fallback() if config.fallback else None)
@@ -228,6 +246,9 @@ async def _main(session: Session, bus: Bus) -> int:
             loop.remove_signal_handler(sig)
         await bus.aclose()
     return 0
+
+
+cli_journal.register(app)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 Headers = list[tuple[str, str]]
 
 _counter = itertools.count(1)
-_run_prefix = os.urandom(2).hex()
+_run_prefix = os.urandom(3).hex()  # ids stay unique across runs in the journal
 
 
 def new_exchange_id() -> str:
