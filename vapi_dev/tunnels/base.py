@@ -1,0 +1,90 @@
+"""The tunnel seam: config, result, error type and the protocol every provider implements."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from vapi_dev.exchange import Notice, TunnelChanged
+
+PROVIDERS = ("auto", "ngrok", "manual", "none")
+
+TOKEN_URL = "https://dashboard.ngrok.com/get-started/your-authtoken"
+
+Listener = Callable[[TunnelChanged | Notice], None]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TunnelConfig:
+    """What the user asked for; built by the CLI from --tunnel, --public-url and the ngrok options."""
+
+    provider: str = "auto"  # "auto" | "ngrok" | "manual" | "none"
+    public_url: str | None = None
+    ngrok_authtoken: str | None = None
+    domain: str | None = None
+    region: str | None = None
+    ngrok_path: str | None = None
+    ngrok_config_path: str | None = None  # tests pass a temp file; None → user's default
+    startup_timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class TunnelInfo:
+    """A live public URL and where it came from."""
+
+    public_url: str
+    provider: str
+    inspect_url: str | None = None
+
+
+class TunnelError(Exception):
+    """A tunnel could not be set up; ``message`` is one sentence saying what to do, never a secret."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Tunnel(Protocol):
+    """One provider. ``start`` and ``stop`` run on the event loop; listeners are called there too."""
+
+    name: str
+
+    async def start(self, local_url: str) -> TunnelInfo | None: ...
+
+    async def stop(self) -> None: ...
+
+    def set_listener(self, cb: Listener) -> None: ...
+
+
+def validate_public_url(url: str) -> str:
+    """Return ``url`` without a trailing slash, or raise TunnelError when it is not an http(s) URL."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TunnelError(
+            f"--public-url must be an http(s) URL such as https://abc.example.com, not {text!r}: "
+            "pass the public address of the tunnel you run yourself."
+        )
+    return text.rstrip("/")
+
+
+# Phrases the ngrok agent puts around an echoed token, plus anything that looks like one after a flag.
+_TOKEN_PATTERNS = (
+    re.compile(r"(authtoken[\"']?\s*[:=]?\s*)[A-Za-z0-9_\-]{8,}", re.IGNORECASE),
+    re.compile(r"(--authtoken[ =])\S+"),
+)
+
+
+def redact(text: str, secrets: Sequence[str | None]) -> str:
+    """Mask every known secret and anything that looks like an echoed ngrok token."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(r"\1***", text)
+    return text
