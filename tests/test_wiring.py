@@ -243,3 +243,31 @@ async def test_disabled_needs_no_key(tmp_path: Path) -> None:
     await hook.on_public_url("https://x.app")
     await hook.on_stop()
     assert not (tmp_path / "s.json").exists()
+
+
+async def test_state_of_a_live_run_is_not_touched(fake: FakeVapiApi, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    state_file = tmp_path / "state.json"
+    hook = build(cfg(fake, tmp_path, assistants=("asst_1",)), Notices())
+    await hook.on_public_url("https://live.ngrok.app")
+    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "vapi-dev"],
+                             stdin=subprocess.PIPE)  # fmt: skip
+    try:
+        data = json.loads(state_file.read_text())
+        data["pid"] = other.pid  # as if that process had made the changes
+        state_file.write_text(json.dumps(data))
+        pend = pending_state(state_file)
+        assert pend is not None and pend.running and f"pid {other.pid}" in pend.text
+        with pytest.raises(WiringError, match="still running"):
+            await restore_from_state(state_file, KEY, None)
+        with pytest.raises(WiringError, match="another vapi-dev"):
+            await build(cfg(fake, tmp_path, assistants=("asst_1",)), Notices()).prepare()
+        assert fake.get("assistant", "asst_1")["server"]["url"] == "https://live.ngrok.app"
+        lines = await restore_from_state(state_file, KEY, None, force=True)
+        assert "restored" in lines[0]
+    finally:
+        other.kill()
+        other.wait(timeout=10)
+    assert fake.get("assistant", "asst_1")["server"] == SERVER

@@ -150,7 +150,14 @@ def pid_alive(pid: int) -> bool:
         return True
     except OSError:
         return False
-    return True
+    proc = Path(f"/proc/{pid}")
+    try:
+        # Linux: a killed run can linger as a zombie until reaped, and its pid can be reused.
+        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return False
+        return b"vapi" in proc.joinpath("cmdline").read_bytes()
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): trust kill(0)
 
 
 @dataclass(frozen=True)
