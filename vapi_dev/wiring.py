@@ -122,6 +122,11 @@ class Wiring:
                 f"another vapi-dev (pid {state.pid}) has pointed resources at its tunnel; stop it first, "
                 f"or give this run its own VAPI_DEV_HOME"
             )
+        if state.api_url.rstrip("/") != api.api_url:
+            raise WiringError(
+                f"an earlier run against {state.api_url} did not restore what it changed; run "
+                f"`vapi-dev restore --vapi-api-url {state.api_url}` first"
+            )
         self._say("warning", "an earlier run did not restore what it changed; restoring it now")
         outcomes = await restore_state(api, state, self.state_path)
         for out in outcomes:
