@@ -9,8 +9,9 @@ FAKE_NGROK_SCENARIO selects the behaviour: default, no_token, invalid_token (ERR
 malformed_token (ERR_NGROK_105), session_limit (ERR_NGROK_108), offline, silent,
 endpoint_limit (ERR_NGROK_324), already_online (ERR_NGROK_334), old_agent (no /api/endpoints,
 /api/tunnels works), ancient_agent (neither), web_busy. FAKE_NGROK_INTERVAL sets the pause
-between repeated log lines (offline). The agent exits on its own when its parent dies or after
-FAKE_NGROK_MAX_LIFETIME seconds, so a crashed test run never leaves it behind.
+between repeated log lines (offline); FAKE_NGROK_PIDFILE, if set, gets each agent's PID.
+The agent exits on its own when its parent dies or after FAKE_NGROK_MAX_LIFETIME seconds,
+so a crashed test run never leaves it behind.
 """
 
 from __future__ import annotations
@@ -262,6 +263,9 @@ def start(args: list[str]) -> None:
     opts = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
     threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
     threading.Thread(target=writer, daemon=True).start()
+    if os.environ.get("FAKE_NGROK_PIDFILE"):  # lets tests check that no agent outlives a run
+        with open(os.environ["FAKE_NGROK_PIDFILE"], "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
     if SCENARIO == "silent":
         time.sleep(MAX_LIFETIME)
         return
