@@ -33,7 +33,9 @@ CALL_COLOURS = ("green", "yellow", "blue", "magenta", "cyan", "bright_green", "b
                 "bright_blue", "bright_magenta", "bright_cyan")
 NOTICE_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 REPLY_MARK = "↩"  # Vapi waits for this reply
-BURST_LINES = 40  # above this many exchanges in one batch, the rest are summarised
+LINE_RATE = 50  # exchange lines a second; beyond this the display summarises (forwarding never slows)
+NOTABLE_IN_BURST = 10  # failed or flagged exchanges still shown one by one in a summarised batch
+BURST_PAUSE_S = 0.5
 CHATTY_FLUSH_S = 1.5
 
 Redactor = Callable[[Exchange], tuple[Any, Any]]  # (request view, reply view) safe to print
@@ -150,11 +152,15 @@ class ThreadedSink:
                 self.on_idle()
                 self.flush()
                 return
-            if len(batch) > BURST_LINES:
-                time.sleep(0.2)  # under a flood, let events pile up into summary lines
+            pause = self.pause_after()
+            if pause:
+                time.sleep(pause)  # under a flood, let events pile up into summary lines
 
     def handle_batch(self, batch: list[Event]) -> None:
         raise NotImplementedError
+
+    def pause_after(self) -> float:
+        return 0.0
 
     def on_idle(self) -> None:
         pass
@@ -181,6 +187,9 @@ class TerminalSink(ThreadedSink):
         self.exchanges = exchanges  # False in --json mode: only banner and notices (on stderr)
         self._chatty: list[Exchange] = []
         self._chatty_since = 0.0
+        self._window_start = 0.0
+        self._window_lines = 0
+        self._bursting = False
         super().__init__("vapi-dev-terminal", idle_timeout=0.5)
 
     # -- filters -----------------------------------------------------------------------------
@@ -196,9 +205,25 @@ class TerminalSink(ThreadedSink):
 
     # -- batching ----------------------------------------------------------------------------
 
+    def pause_after(self) -> float:
+        return BURST_PAUSE_S if self._bursting else 0.0
+
+    def _over_rate(self, n: int) -> bool:
+        """True when printing ``n`` more lines would exceed LINE_RATE in the current one-second window."""
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_lines = now, 0
+        over = self._window_lines + n > LINE_RATE
+        self._window_lines += n
+        return over
+
     def handle_batch(self, batch: list[Event]) -> None:
-        finished = [e.exchange for e in batch if isinstance(e, Finished)]
-        burst = self.exchanges and len(finished) > BURST_LINES
+        with self.console:  # one write for the whole batch
+            self._batch(batch)
+
+    def _batch(self, batch: list[Event]) -> None:
+        wanted = sum(1 for e in batch if isinstance(e, Finished) and self.exchanges and self.wants(e.exchange))
+        burst = self._bursting = self._over_rate(wanted)
         shown = 0
         overflow: list[Exchange] = []
         for event in batch:
@@ -207,7 +232,7 @@ class TerminalSink(ThreadedSink):
                     continue
                 ex = event.exchange
                 notable = bool(ex.error or ex.problems or (ex.status or 0) >= 500)
-                if burst and (shown >= BURST_LINES // 4 or not notable):
+                if burst and (shown >= NOTABLE_IN_BURST or not notable):
                     overflow.append(ex)
                     continue
                 shown += 1
