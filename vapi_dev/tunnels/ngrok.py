@@ -24,6 +24,7 @@ from vapi_dev.tunnels.base import Listener, Progress, TunnelConfig, TunnelError,
 from vapi_dev.tunnels.locate import find_token, normalise_domain, resolve_ngrok_path, upstream_url
 
 WATCHDOG_MARGIN = 2.0  # beyond pyngrok's own startup_timeout, which only fires while the agent logs
+AGENT_EXITED = "the ngrok agent exited"
 _INSTALL_LOCK = threading.Lock()
 _known_tokens: set[str] = set()
 
@@ -137,6 +138,8 @@ class NgrokTunnel:
 
     # -- introspection (tests, diagnostics) --------------------------------------------------------
 
+    # pyngrok's process registry is private API (pinned pyngrok>=9.1,<10); the watchdog and
+    # recovery tests fail first if it changes.
     @property
     def agent_pid(self) -> int | None:
         entry = process._current_processes.get(self._path)
@@ -262,7 +265,7 @@ class NgrokTunnel:
         """Why the tunnel is not usable right now, or None when it is."""
         entry = process._current_processes.get(self._path)
         if entry is None or entry.proc.poll() is not None:
-            return "the ngrok agent exited"
+            return AGENT_EXITED
         kind = "endpoints" if self._version == "3" else "tunnels"
         try:
             data = await asyncio.to_thread(ngrok.api_request, f"{entry.api_url}/api/{kind}", "GET", None, None, 4)
@@ -273,11 +276,19 @@ class NgrokTunnel:
         return None if self._public_url in urls else "the ngrok endpoint was closed"
 
     async def _watch(self) -> None:
+        strikes = 0
         while True:
             await asyncio.sleep(self._health_interval)
             reason = await self._problem()
             if reason is None:
+                strikes = 0
                 continue
+            strikes += 1
+            # A dead agent is certain at once; a slow or odd API answer must repeat before we restart
+            # (a restart may change the public URL).
+            if reason != AGENT_EXITED and strikes < 2:
+                continue
+            strikes = 0
             if not await self._recover(reason):
                 return
 
