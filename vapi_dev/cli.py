@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from vapi_dev import __version__, cli_journal, pipeline
+from vapi_dev import __version__, cli_journal, cli_wiring, pipeline, tunnels, wiring
 from vapi_dev.auth import AuthConfig, AuthConfigError
 from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, TargetError, parse_target
 from vapi_dev.exchange import Notice
@@ -21,6 +21,9 @@ from vapi_dev.journal import Journal, JournalError, JournalSink, default_journal
 from vapi_dev.receiver import ListenError
 from vapi_dev.render import NdjsonSink, TerminalSink, make_console
 from vapi_dev.session import Bus, Session
+from vapi_dev.tunnels import TunnelConfig, TunnelError
+from vapi_dev.vapi_api import DEFAULT_API_URL, VapiApiError
+from vapi_dev.wiring import WiringConfig
 
 app = typer.Typer(
     name="vapi-dev",
@@ -32,6 +35,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+TUNNEL = "Public tunnel"
+WIRE = "Point Vapi at the tunnel"
 AUTH = "Authentication (mirrors Vapi's credential settings)"
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -100,8 +105,47 @@ def listen(
         "--all", help="Show each chatty event (speech-update, partial transcripts, model-output, "
         "conversation-update) instead of one compact line.")] = False,
     tunnel: Annotated[str, typer.Option(
-        "--tunnel", help="auto (ngrok when a token is known, else local only), ngrok, manual or none.")
-    ] = "none",
+        "--tunnel", help="auto (ngrok when an auth token is known, else local only), ngrok, manual "
+        "(your own tunnel, with --public-url) or none.", rich_help_panel=TUNNEL)] = "auto",
+    public_url: Annotated[str | None, typer.Option(
+        "--public-url", envvar="VAPI_DEV_PUBLIC_URL", help="Public URL of a tunnel you run yourself "
+        "(cloudflared, Tailscale Funnel, a VPS) that reaches this receiver; implies --tunnel manual.",
+        rich_help_panel=TUNNEL, show_default=False)] = None,
+    ngrok_authtoken: Annotated[str | None, typer.Option(
+        "--ngrok-authtoken", envvar="NGROK_AUTHTOKEN", help="ngrok auth token (else the one in your ngrok "
+        "config file).", rich_help_panel=TUNNEL, show_default=False, show_envvar=True)] = None,
+    domain: Annotated[str | None, typer.Option(
+        "--domain", envvar="VAPI_DEV_DOMAIN", help="Your ngrok static or dev domain, so the public URL stays "
+        "the same every run.", rich_help_panel=TUNNEL, show_default=False)] = None,
+    region: Annotated[str | None, typer.Option(
+        "--region", help="ngrok region (the agent picks the nearest by default).", rich_help_panel=TUNNEL,
+        show_default=False)] = None,
+    ngrok_path: Annotated[str | None, typer.Option(
+        "--ngrok-path", envvar="VAPI_DEV_NGROK_PATH", help="Use this installed ngrok agent instead of "
+        "downloading one.", rich_help_panel=TUNNEL, show_default=False)] = None,
+    ngrok_config: Annotated[str | None, typer.Option(
+        "--ngrok-config", help="ngrok config file to use (default: ngrok's own).", rich_help_panel=TUNNEL,
+        show_default=False)] = None,
+    ngrok_timeout: Annotated[float, typer.Option(
+        "--ngrok-timeout", min=1, max=120, help="Seconds the ngrok agent may take to come up.",
+        rich_help_panel=TUNNEL)] = 15.0,
+    assistant: Annotated[list[str] | None, typer.Option(
+        "--assistant", help="Point this assistant's server URL at the tunnel while listening, and put it "
+        "back on stop (repeatable).", rich_help_panel=WIRE, show_default=False)] = None,
+    phone_number: Annotated[list[str] | None, typer.Option(
+        "--phone-number", help="Same for a phone number (repeatable).", rich_help_panel=WIRE,
+        show_default=False)] = None,
+    tool: Annotated[list[str] | None, typer.Option(
+        "--tool", help="Same for a tool (repeatable).", rich_help_panel=WIRE, show_default=False)] = None,
+    path: Annotated[str, typer.Option(
+        "--path", help="Path appended to the public URL for those resources, e.g. /webhook.",
+        rich_help_panel=WIRE)] = "",
+    api_key: Annotated[str | None, typer.Option(
+        "--api-key", envvar="VAPI_API_KEY", help="Vapi private API key (only needed with --assistant, "
+        "--phone-number or --tool).", rich_help_panel=WIRE, show_default=False, show_envvar=True)] = None,
+    vapi_api_url: Annotated[str, typer.Option(
+        "--vapi-api-url", envvar="VAPI_API_URL", help="Vapi API base URL.", rich_help_panel=WIRE)
+    ] = DEFAULT_API_URL,
     fallback: Annotated[bool, typer.Option(
         "--fallback", help="When your app is down or misses the deadline, answer Vapi with a valid, clearly "
         "marked error reply (tool-calls: every toolCallId with an error) so a live call degrades gracefully.")
@@ -165,8 +209,12 @@ def listen(
         fail(str(e), EXIT_USAGE)
     if color not in ("auto", "always", "never"):
         fail(f"--color must be auto, always or never, not {color!r}", EXIT_USAGE)
-    if tunnel not in ("none",):
-        fail(f"--tunnel {tunnel!r} is not available in this build; use --tunnel none", EXIT_USAGE)
+    tunnel_cfg = TunnelConfig(provider=tunnel, public_url=public_url or None,
+                              ngrok_authtoken=ngrok_authtoken or None, domain=domain or None, region=region,
+                              ngrok_path=ngrok_path or None, ngrok_config_path=ngrok_config,
+                              startup_timeout=ngrok_timeout)
+    wiring_cfg = WiringConfig(assistants=tuple(assistant or ()), phone_numbers=tuple(phone_number or ()),
+                              tools=tuple(tool or ()), path=path, api_key=api_key or None, api_url=vapi_api_url)
     auth_cfg = AuthConfig(
         secret=secret or None, bearer=bearer or None, auth_header=auth_header, bearer_prefix=bearer_prefix,
         hmac_secret=hmac_secret or None, hmac_algorithm=hmac_alg, hmac_signature_header=hmac_header,
@@ -185,6 +233,7 @@ def listen(
         events=_types(events), exclude=_types(exclude), call=call, all=show_all, auth=auth_cfg,
         fallback=fallback, show_secrets=show_secrets,
         journal=None if no_journal else (journal or default_journal_path()), keep=keep,
+        tunnel=tunnel_cfg, wiring=wiring_cfg,
     )
     code = run_listen(config)
     raise typer.Exit(code)
@@ -211,19 +260,57 @@ def run_listen(config: Config) -> int:
                                  secret_names=auth_cfg.secret_header_names() if auth_cfg else (),
                                  on_error=lambda text: err.print(f"journal: {text}", style="red", markup=False)))
     bus = Bus(sinks)
-    session = Session(config, bus, tunnel_note="no tunnel (--tunnel none): only this machine can reach it",
-                      checker=pipeline.check, fallback=pipeline.make_fallback() if config.fallback else None)
+    spinner = Spinner(err)
+    try:
+        tunnel = tunnels.choose(config.tunnel, progress=spinner.update)
+    except TunnelError as e:
+        fail(e.message, EXIT_USAGE)
+    if config.wiring.enabled and isinstance(tunnel, tunnels.NoTunnel):
+        fail("--assistant, --phone-number and --tool need a public URL: set NGROK_AUTHTOKEN (or "
+             "--ngrok-authtoken) for ngrok, or pass --public-url for your own tunnel", EXIT_USAGE)
+    note = getattr(tunnel, "notice", None)
+    if isinstance(tunnel, tunnels.NoTunnel) and note is None:
+        note = "no tunnel (--tunnel none): only this machine can reach the receiver"
+    session = Session(config, bus, tunnel=tunnel, tunnel_note=note, checker=pipeline.check,
+                      fallback=pipeline.make_fallback() if config.fallback else None)
     if config.auth is not None and config.auth.enabled:
         session.receiver.verifier = pipeline.make_verifier(config.auth, lambda: session.public_url,
                                                            lambda: session.local_url)
     try:
-        return asyncio.run(_main(session, bus))
-    except ListenError as e:
+        return asyncio.run(_main(session, bus, spinner))
+    except (ListenError, TunnelError, VapiApiError) as e:
+        spinner.stop()
         asyncio.run(bus.aclose())
-        fail(str(e))
+        fail(getattr(e, "message", None) or str(e))
 
 
-async def _main(session: Session, bus: Bus) -> int:
+class Spinner:
+    """A progress line on stderr while the tunnel starts (a spinner on a terminal, plain lines otherwise)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._status: Any = None
+        self._last = ""
+
+    def update(self, text: str) -> None:
+        if not self.console.is_terminal:
+            if text.split("…")[0] != self._last.split("…")[0]:
+                self.console.print(text, markup=False, highlight=False)
+            self._last = text
+            return
+        if self._status is None:
+            self._status = self.console.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = 0
@@ -240,8 +327,25 @@ async def _main(session: Session, bus: Bus) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:
+        wiring_cfg = session.config.wiring
+        if wiring_cfg is not None and wiring_cfg.enabled:
+            hook = wiring.build(wiring_cfg, session.notice)
+            spinner.update("Reading your Vapi resources…")
+            try:
+                await hook.prepare()
+            finally:
+                spinner.stop()
+            session.hooks.append(hook)
+        else:
+            pending = wiring.pending_state()
+            if pending is not None:
+                session.notice(Notice("warning", pending.text))
+        if not isinstance(session.tunnel, tunnels.NoTunnel):
+            spinner.update(f"Starting the {session.tunnel.name} tunnel…")
+        session.on_ready = spinner.stop
         await session.run(stop)
     finally:
+        spinner.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await bus.aclose()
@@ -249,6 +353,7 @@ async def _main(session: Session, bus: Bus) -> int:
 
 
 cli_journal.register(app)
+cli_wiring.register(app)
 
 
 def main() -> None:

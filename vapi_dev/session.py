@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from vapi_dev.config import Config
@@ -55,6 +55,16 @@ class Session:
         self.receiver = Receiver(config, self.forwarder, bus.emit, verifier=verifier, checker=checker,
                                  fallback=fallback, public_url=lambda: self.public_url)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_ready: Callable[[], None] | None = None  # e.g. stop a progress spinner
+        self._ready = False
+        self._deferred: list[Event] = []
+
+    def notice(self, event: Event) -> None:
+        """Emit ``event``, or hold it until the Ready event when it comes before (the ready line is first)."""
+        if self._ready:
+            self.bus.emit(event)
+        else:
+            self._deferred.append(event)
 
     @property
     def local_url(self) -> str:
@@ -85,9 +95,15 @@ class Session:
                 self.public_url = info.public_url
                 inspect_url = info.inspect_url
                 note = await self._self_check(info.public_url)
+        if self.on_ready is not None:
+            self.on_ready()
         self.bus.emit(Ready(local_url=self.local_url, forward_to=self.config.forward_to.url,
                             public_url=self.public_url, tunnel=getattr(self.tunnel, "name", "none"),
                             inspect_url=inspect_url, note=note))
+        self._ready = True
+        for event in self._deferred:
+            self.bus.emit(event)
+        self._deferred.clear()
         if self.public_url:
             for hook in self.hooks:
                 await hook.on_public_url(self.public_url)
