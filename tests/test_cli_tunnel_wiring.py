@@ -185,3 +185,38 @@ def test_wiring_needs_a_public_url() -> None:
     r = run_cli("listen", "--tunnel", "none", "--assistant", "a1", "--port", "0",
                 env={"VAPI_API_KEY": "k", "PATH": os.environ["PATH"]})
     assert r.returncode == 2 and "need a public URL" in r.stderr
+
+
+async def test_tunnel_recovery_announces_and_repoints(vapi_api: FakeVapiApi, cli: Any,
+                                                      agent_env: dict[str, str]) -> None:
+    proc = cli("listen", str(free_port()), "--port", "0", "--json", "--tunnel", "ngrok", "--ngrok-config",
+               agent_env["config"], "--assistant", "asst_1", "--vapi-api-url", vapi_api.url,
+               env={"NGROK_AUTHTOKEN": TOKEN, "VAPI_API_KEY": "k-test"})
+    ready = await asyncio.to_thread(proc.read_json_line)
+    first_url = ready["public_url"]
+    for _ in range(200):
+        if vapi_api.patches():
+            break
+        await asyncio.sleep(0.02)
+    assert vapi_api.get("assistant", "asst_1")["server"]["url"] == first_url
+    for pid in pids(Path(agent_env["pidfile"])):
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    restored = None
+    for _ in range(40):  # bounded: lines until the tunnel is back (lost, then restored)
+        line = await asyncio.to_thread(proc.read_json_line, 20.0)
+        if line["event"] == "tunnel" and line["up"]:
+            restored = line
+            break
+    assert restored is not None and restored["public_url"]
+    new_url = restored["public_url"]
+    for _ in range(200):
+        if vapi_api.get("assistant", "asst_1")["server"]["url"] == new_url:
+            break
+        await asyncio.sleep(0.02)
+    assert vapi_api.get("assistant", "asst_1")["server"]["url"] == new_url
+    status, _ = await _post(new_url + "/", BODY)
+    assert status == 502  # no app on that port, but the request crossed the new tunnel to vapi-dev
+    code, _, err = await asyncio.to_thread(proc.interrupt)
+    assert code == 0, err
+    assert vapi_api.get("assistant", "asst_1")["server"]["url"] == "https://prod.example/vapi"
