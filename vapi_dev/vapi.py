@@ -216,7 +216,7 @@ def summarize(ex: Exchange) -> str:
         return _tool_summary(ex, msg)
     if mtype == "status-update":
         status = msg.get("status", "?")
-        reason = msg.get("endedReason")
+        reason = msg.get("endedReason") or (_dict(msg.get("call")).get("endedReason") if status == "ended" else None)
         return f"{status}" + (f" ({reason})" if reason else "")
     if mtype == "transcript":
         kind = msg.get("transcriptType", "final" if "final" in (ex.message_type or "") else "")
@@ -228,8 +228,8 @@ def summarize(ex: Exchange) -> str:
         msgs = msg.get("messages")
         n = len(msgs) if isinstance(msgs, list) else 0
         return f"{n} messages"
-    if mtype == "end-of-call-report":
-        return end_of_call_summary(msg)
+    if mtype == "end-of-call-report":  # the full summary closes the call on its own line
+        return str(msg.get("endedReason") or _dict(msg.get("call")).get("endedReason") or "")
     if mtype == "assistant-request":
         reply = _reply_of(ex)
         for key in ("assistantId", "squadId", "workflowId"):
