@@ -78,6 +78,7 @@ def make_app(state: AppState) -> web.Application:
 
     async def stall(request: web.Request) -> web.StreamResponse:
         await request.read()
+        state.seen.append({"path_qs": request.raw_path, "stalled": True})
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(state.release.wait(), 10)
         return web.json_response({"results": []})
@@ -208,6 +209,18 @@ class CliProcess:
             if text:
                 return dict(json.loads(text))
         raise AssertionError("no line in time")
+
+    def read_stderr_line_containing(self, text: str, timeout: float = 10.0) -> str:
+        """Bounded wait for a stderr line containing ``text``."""
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline().decode(errors="replace")
+            if not line:
+                break
+            if text in line:
+                return line
+        raise AssertionError(f"no stderr line with {text!r}")
 
     def stderr_now(self) -> str:
         if self.proc.poll() is None:
