@@ -37,6 +37,7 @@ LINE_RATE = 50  # exchange lines a second; beyond this the display summarises (f
 NOTABLE_IN_BURST = 10  # failed or flagged exchanges still shown one by one in a summarised batch
 BURST_PAUSE_S = 0.5
 CHATTY_FLUSH_S = 1.5
+HANDOFF_S = 0.05  # events reach the output thread in batches at most this late
 
 Redactor = Callable[[Exchange], tuple[Any, Any]]  # (request view, reply view) safe to print
 
@@ -112,16 +113,35 @@ def is_chatty(ex: Exchange) -> bool:
 
 
 class ThreadedSink:
-    """Runs ``handle_batch`` on a daemon thread so that slow output never blocks the event loop."""
+    """Runs ``handle_batch`` on a daemon thread so that slow output never blocks the event loop.
+
+    ``emit`` only appends to a list on the loop; one timer per HANDOFF_S hands the whole list to the
+    thread, so a flood of events costs one thread wake-up (and GIL hand-off) per batch, not per event.
+    """
 
     def __init__(self, name: str, idle_timeout: float | None = None) -> None:
-        self._q: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[list[Event] | None] = queue.SimpleQueue()
         self._idle_timeout = idle_timeout
+        self._outbox: list[Event] = []
+        self._handle: asyncio.TimerHandle | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def emit(self, event: Event) -> None:
-        self._q.put(event)
+        self._outbox.append(event)
+        if self._handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a plain caller): hand over at once
+                self._handoff()
+                return
+            self._handle = loop.call_later(HANDOFF_S, self._handoff)
+
+    def _handoff(self) -> None:
+        self._handle = None
+        if self._outbox:
+            batch, self._outbox = self._outbox, []
+            self._q.put(batch)
 
     def _run(self) -> None:
         while True:
@@ -133,7 +153,7 @@ class ThreadedSink:
             batch: list[Event] = []
             stop = first is None
             if first is not None:
-                batch.append(first)
+                batch.extend(first)
             while not stop:
                 try:
                     item = self._q.get_nowait()
@@ -142,7 +162,7 @@ class ThreadedSink:
                 if item is None:
                     stop = True
                 else:
-                    batch.append(item)
+                    batch.extend(item)
             try:
                 if batch:
                     self.handle_batch(batch)
@@ -172,6 +192,9 @@ class ThreadedSink:
         pass
 
     async def aclose(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handoff()  # nothing emitted before aclose is lost
         self._q.put(None)
         await asyncio.to_thread(self._thread.join, 10.0)
 
