@@ -217,3 +217,18 @@ async def test_journal_after_a_real_run(fake_app: tuple[str, AppState], cli: Any
     assert len(rows) == 3 and all(x["message_type"] == "tool-calls" for x in rows)
     r = run_cli("show", "last", "--journal", str(journal))
     assert r.returncode == 0 and "get_weather" in r.stdout
+
+
+def test_unknown_filter_type_is_warned_about() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "vapi_dev", "listen", "--tunnel", "none", "--port", "0",
+                             "--json", "--events", "tool-call"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    assert __import__("json").loads(proc.stdout.readline())["event"] == "ready"
+    notice = __import__("json").loads(proc.stdout.readline())
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=15)
+    assert notice["event"] == "notice" and "tool-call" in notice["text"]

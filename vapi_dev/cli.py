@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from vapi_dev import __version__, cli_journal, cli_wiring, pipeline, tunnels, wiring
+from vapi_dev import __version__, cli_journal, cli_wiring, pipeline, tunnels, vapi, wiring
 from vapi_dev.auth import AuthConfig, AuthConfigError
 from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, TargetError, parse_target
 from vapi_dev.exchange import Notice
@@ -273,6 +273,11 @@ def run_listen(config: Config) -> int:
         note = "no tunnel (--tunnel none): only this machine can reach the receiver"
     session = Session(config, bus, tunnel=tunnel, tunnel_note=note, checker=pipeline.check,
                       fallback=pipeline.make_fallback() if config.fallback else None)
+    unknown = sorted(t for t in config.events | config.exclude
+                     if vapi.type_info(t).name == "unknown" and t != "http")
+    if unknown:
+        session.notice(Notice("warning", f"not a Vapi message type: {', '.join(unknown)} (see `vapi-dev trigger "
+                                         "--list`); non-Vapi requests are filtered as 'http'"))
     if config.auth is not None and config.auth.enabled:
         session.receiver.verifier = pipeline.make_verifier(config.auth, lambda: session.public_url,
                                                            lambda: session.local_url)
