@@ -8,11 +8,10 @@ import json
 import ssl
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
 
 from vapi_dev.config import Target
 from vapi_dev.exchange import Exchange, Headers
@@ -54,18 +53,17 @@ def raw_headers(resp: aiohttp.ClientResponse) -> Headers:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers]
 
 
-def _filter(headers: Iterable[tuple[str, str]], drop: frozenset[str] = HOP_BY_HOP) -> CIMultiDict[str]:
-    # Headers named in Connection are hop-by-hop too.
-    out: CIMultiDict[str] = CIMultiDict()
-    extra: set[str] = set()
+def _filter(headers: Headers, drop: frozenset[str] = HOP_BY_HOP) -> Headers:
+    """``headers`` without hop-by-hop ones (including those named in Connection), order kept."""
+    extra: set[str] | None = None
     for k, v in headers:
         if k.lower() == "connection":
+            if extra is None:
+                extra = set()
             extra.update(t.strip().lower() for t in v.split(","))
-    for k, v in headers:
-        lk = k.lower()
-        if lk not in drop and lk not in extra:
-            out.add(k, v)
-    return out
+    if extra is None:
+        return [(k, v) for k, v in headers if k.lower() not in drop]
+    return [(k, v) for k, v in headers if k.lower() not in drop and k.lower() not in extra]
 
 
 class Forwarder:
@@ -92,16 +90,32 @@ class Forwarder:
             await self._session.close()
             self._session = None
 
-    def _request_headers(self, ex: Exchange, request: web.BaseRequest) -> CIMultiDict[str]:
-        headers = _filter(ex.headers)
-        headers["Host"] = self.target.netloc
+    def _request_headers(self, ex: Exchange, request: web.BaseRequest) -> Headers:
+        # A plain list: aiohttp copies it into its own CIMultiDict, so building one here is wasted work.
+        prior = next((v for k, v in ex.headers if k.lower() == "x-forwarded-for"), None)
         peer = request.remote or ""
-        prior = request.headers.get("X-Forwarded-For")
-        headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
-        if "X-Forwarded-Proto" not in headers:
-            headers["X-Forwarded-Proto"] = request.scheme
-        if "X-Forwarded-Host" not in headers:
-            headers["X-Forwarded-Host"] = request.host
+        forwarded_for = ("X-Forwarded-For", f"{prior}, {peer}" if prior else peer)
+        headers: Headers = []
+        replaced = has_proto = has_host = False
+        for k, v in _filter(ex.headers):
+            lk = k.lower()
+            if lk == "x-forwarded-for":  # replaced where it first appeared, as CIMultiDict would
+                if not replaced:
+                    headers.append(forwarded_for)
+                    replaced = True
+                continue
+            if lk == "x-forwarded-proto":
+                has_proto = True
+            elif lk == "x-forwarded-host":
+                has_host = True
+            headers.append((k, v))
+        headers.append(("Host", self.target.netloc))
+        if not replaced:
+            headers.append(forwarded_for)
+        if not has_proto:
+            headers.append(("X-Forwarded-Proto", request.scheme))
+        if not has_host:
+            headers.append(("X-Forwarded-Host", request.host))
         return headers
 
     async def forward(
