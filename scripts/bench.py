@@ -66,6 +66,13 @@ def wrk(url: str, script: Path, connections: int, seconds: int, threads: int) ->
     return {"rps": rps, "p50_ms": p50, "requests": total, "non2xx": int(errors.group(1)) if errors else 0}
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -119,6 +126,7 @@ def main() -> None:
 
         threading.Thread(target=drain, daemon=True).start()
         wait_port(dev_port)
+        print(f"vapi-dev RSS when idle: {rss_mb(dev.pid):.1f} MB", flush=True)
         targets = {"app directly": app_port, "minimal aiohttp proxy": proxy_port, "vapi-dev listen": dev_port}
         results: dict[str, dict[str, float]] = {}
         dev_requests = 0
@@ -128,7 +136,13 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}/webhook"
             wrk(url, script, 4, 2, 1)  # warm-up
             lat = wrk(url, script, 1, args.seconds, 1)
+            if port == dev_port:
+                print(f"vapi-dev RSS after the 1-connection run: {rss_mb(dev.pid):.1f} MB "
+                      f"(peak {peak_rss_mb(dev.pid):.1f})", flush=True)
             thr = wrk(url, script, args.connections, args.seconds, 2)
+            if port == dev_port:
+                print(f"vapi-dev RSS after the {args.connections}-connection run: {rss_mb(dev.pid):.1f} MB "
+                      f"(peak {peak_rss_mb(dev.pid):.1f})", flush=True)
             results[name] = {"p50_ms": lat["p50_ms"], "rps": thr["rps"], "non2xx": lat["non2xx"] + thr["non2xx"]}
             if name == "vapi-dev listen":
                 dev_requests = lat["requests"] + thr["requests"]
