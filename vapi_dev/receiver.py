@@ -62,7 +62,6 @@ class Receiver:
         verifier: Verifier | None = None,
         checker: Checker | None = None,
         fallback: Fallback | None = None,
-        public_url: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.config = config
         self.forwarder = forwarder
@@ -70,7 +69,6 @@ class Receiver:
         self.verifier = verifier
         self.checker = checker
         self.fallback = fallback
-        self.public_url = public_url
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()

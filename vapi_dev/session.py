@@ -53,7 +53,7 @@ class Session:
         self.public_url: str | None = None
         self.forwarder = Forwarder(config.forward_to, insecure=config.insecure)
         self.receiver = Receiver(config, self.forwarder, bus.emit, verifier=verifier, checker=checker,
-                                 fallback=fallback, public_url=lambda: self.public_url)
+                                 fallback=fallback)
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_ready: Callable[[], None] | None = None  # e.g. stop a progress spinner
         self._ready = False
