@@ -1,0 +1,164 @@
+"""How one exchange, a banner or a notice looks in the terminal: styles, line formats, helpers."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+
+from vapi_dev import vapi
+from vapi_dev.exchange import Exchange, Ready
+
+CATEGORY_STYLE = {
+    "lifecycle": "blue",
+    "conversation": "cyan",
+    "reply": "bold magenta",
+    "error": "bold red",
+    "other": "white",
+}
+CALL_COLOURS = ("green", "yellow", "blue", "magenta", "cyan", "bright_green", "bright_yellow",
+                "bright_blue", "bright_magenta", "bright_cyan")
+NOTICE_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
+REPLY_MARK = "↩"  # Vapi waits for this reply
+
+Redactor = Callable[[Exchange], tuple[Any, Any]]  # (request view, reply view) safe to print
+
+
+def human_bytes(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    for unit in ("kB", "MB", "GB"):
+        n_f = n / 1000.0
+        if n_f < 1000 or unit == "GB":
+            return f"{n_f:.1f} {unit}"
+        n = int(n_f)
+    return f"{n} B"  # pragma: no cover
+
+
+def short_call(call_id: str | None) -> str:
+    if not call_id:
+        return "-"
+    return call_id[:8]
+
+
+def call_style(call_id: str | None) -> str:
+    if not call_id:
+        return "dim"
+    return CALL_COLOURS[zlib.crc32(call_id.encode()) % len(CALL_COLOURS)]
+
+
+def status_style(ex: Exchange) -> str:
+    if ex.error or ex.status is None or ex.status >= 500:
+        return "bold red"
+    if ex.status >= 300:
+        return "yellow"
+    return "green"
+
+
+def latency_style(ex: Exchange) -> str:
+    ms = ex.duration_ms or 0.0
+    ratio = ms / 1000.0 / ex.deadline_s if ex.deadline_s else 0.0
+    if ratio >= 1.0:
+        return "bold red"
+    if ratio >= 0.7:
+        return "yellow"
+    return "green" if ex.reply_needed else "dim"
+
+
+def truncate(obj: Any, *, items: int = 5, chars: int = 300, depth: int = 0) -> Any:
+    """Shorten long arrays and strings for display (``--full`` skips this)."""
+    if isinstance(obj, dict):
+        return {k: truncate(v, items=items, chars=chars, depth=depth + 1) for k, v in obj.items()}
+    if isinstance(obj, list):
+        head = [truncate(v, items=items, chars=chars, depth=depth + 1) for v in obj[:items]]
+        if len(obj) > items:
+            head.append(f"… {len(obj) - items} more items")
+        return head
+    if isinstance(obj, str) and len(obj) > chars:
+        return obj[:chars] + f"… ({len(obj)} chars)"
+    return obj
+
+
+def is_chatty(ex: Exchange) -> bool:
+    info = vapi.type_info(ex.message_type)
+    if ex.message_type and ex.message_type.startswith("transcript"):
+        msg = vapi.message_of(ex.payload)
+        return msg.get("transcriptType") == "partial"
+    return info.chatty and not ex.error and (ex.status or 0) < 400 and not ex.problems
+
+
+def clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).strftime("%H:%M:%S")
+
+
+def exchange_line(ex: Exchange) -> Text:
+    """The one-line view of a finished exchange."""
+    info = vapi.type_info(ex.message_type)
+    line = Text(clock(ex.received_at) + " ", style="dim")
+    line.append(f"{short_call(ex.call_id):<8} ", style=call_style(ex.call_id))
+    if ex.message_type:
+        name = ex.message_type
+        style = CATEGORY_STYLE.get(info.category, "white")
+    else:
+        name = f"{ex.method} {ex.target}"
+        style = "white"
+    mark = f" {REPLY_MARK}" if ex.reply_needed else ""
+    line.append(f"{name}{mark}".ljust(30) + " ", style=style)
+    status = str(ex.status) if ex.status is not None else "---"
+    line.append(f"{status:>3} ", style=status_style(ex))
+    ms = ex.duration_ms
+    line.append(f"{ms:>7.0f} ms " if ms is not None and ms >= 10 else f"{(ms or 0):>7.1f} ms ",
+                style=latency_style(ex))
+    line.append(f"{human_bytes(ex.request_bytes)}→{human_bytes(ex.response_bytes)}".ljust(17) + " ",
+                style="dim")
+    if ex.auth is not None:
+        line.append("auth✓ " if ex.auth.ok else "auth✗ ", style="green" if ex.auth.ok else "bold red")
+    if ex.fallback:
+        line.append("fallback answered ", style="bold yellow")
+    summary = vapi.summarize(ex) if ex.message_type else ""
+    if summary:
+        line.append(summary)
+    return line
+
+
+def detail_lines(ex: Exchange) -> list[tuple[str, str]]:
+    """Error, auth and problem lines shown under an exchange."""
+    out: list[tuple[str, str]] = []
+    if ex.error:
+        out.append((f"✗ {ex.error}", "bold red"))
+    if ex.auth is not None and not ex.auth.ok:
+        out.append((f"✗ authentication failed: {ex.auth.reason}", "red"))
+    for p in ex.problems:
+        mark = "✗" if p.level == "error" else "⚠"
+        out.append((f"{mark} {p.message}", "red" if p.level == "error" else "yellow"))
+    if ex.message_type == "end-of-call-report" and not ex.error:
+        msg = vapi.message_of(ex.payload)
+        out.append((f"■ call {short_call(ex.call_id)} ended: {vapi.end_of_call_summary(msg)}", "bold blue"))
+    return out
+
+
+def banner_lines(ready: Ready) -> list[Text]:
+    lines = [Text("vapi-dev listen", style="bold")]
+
+    def row(label: str, value: str, style: str = "") -> None:
+        t = Text(f"  {label:<10} ", style="dim")
+        t.append(value, style=style)
+        lines.append(t)
+
+    row("Local", ready.local_url)
+    row("Forward →", ready.forward_to)
+    if ready.public_url:
+        row("Public", ready.public_url, "bold green")
+        lines.append(Text("             paste this as the Server URL in Vapi (assistant, phone number or tool)",
+                          style="dim"))
+    else:
+        row("Public", "none — local only", "yellow")
+    if ready.inspect_url:
+        row("Inspector", ready.inspect_url)
+    if ready.note:
+        lines.append(Text(f"  {ready.note}", style="yellow"))
+    lines.append(Text("  Waiting for events… (Ctrl-C to stop)", style="dim"))
+    return lines
