@@ -1,8 +1,7 @@
-"""The journal commands: events, show, replay, trigger and export (registered by cli.py)."""
+"""The journal commands: events, show, replay and export (registered by cli.py, with trigger)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import difflib
 import json
@@ -13,169 +12,40 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
-from urllib.parse import urlsplit
+from typing import Annotated
 
-import aiohttp
 import typer
 from rich.console import Console
-from rich.syntax import Syntax
 from rich.table import Table
 
-from vapi_dev.auth import AuthConfig, AuthConfigError, sign
-from vapi_dev.contracts import check_reply
-from vapi_dev.exchange import Exchange, Headers
-from vapi_dev.journal import Journal, JournalError, default_journal_path
-from vapi_dev.redact import MASK, redact_headers, redact_payload
-from vapi_dev.samples import (
-    SAMPLE_TYPES,
-    Request,
-    SampleError,
-    apply_set,
-    call_sequence,
-    fixture,
-    load_requests,
-    payload_request,
-    resend_headers,
-    sample,
+from vapi_dev import cli_trigger
+from vapi_dev.cli_common import (
+    BearerOpt,
+    HmacOpt,
+    JournalOpt,
+    SecretOpt,
+    TimeoutOpt,
+    _auth,
+    _console,
+    _fail,
+    _get,
+    _json_or_none,
+    _ms,
+    _open,
+    _print_body,
+    _summary,
+    _text,
+    send,
+    target_url,
 )
-from vapi_dev.vapi import MESSAGE_TYPES, summarize, type_info
-
-DEFAULT_TRIGGER_URL = "http://127.0.0.1:4242"
-
-JournalOpt = Annotated[Path | None, typer.Option("--journal", help="Journal file (default: user data dir).")]
-SecretOpt = Annotated[str | None, typer.Option(
-    "--secret", envvar="VAPI_DEV_SECRET", help="Send X-Vapi-Secret with this value.", show_default=False)]
-BearerOpt = Annotated[str | None, typer.Option(
-    "--bearer", envvar="VAPI_DEV_BEARER", help="Send Authorization: Bearer TOKEN.", show_default=False)]
-HmacOpt = Annotated[str | None, typer.Option(
-    "--hmac-secret", envvar="VAPI_DEV_HMAC_SECRET", help="Sign like Vapi's HMAC credential (sha256).",
-    show_default=False)]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for each reply.")]
-
-
-@dataclasses.dataclass
-class Reply:
-    status: int
-    headers: Headers
-    body: bytes
-    ms: float
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    Console(stderr=True, highlight=False).print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
-
-
-def _console() -> Console:
-    # Piped output: one row per line rather than wrapping at 80 columns.
-    wide = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
-    return Console(highlight=False, width=wide)
-
-
-def _open(path: Path | None) -> Journal:
-    try:
-        return Journal(path or default_journal_path(), create=False)
-    except JournalError as exc:
-        _fail(exc.message)
-
-
-def _get(journal: Journal, key: str) -> Exchange:
-    try:
-        ex = journal.get(key)
-    except JournalError as exc:
-        _fail(exc.message)
-    if ex is None:
-        what = "the journal is empty" if key == "last" else f"no exchange {key!r} in the journal"
-        _fail(f"{what} ({journal.path}); `vapi-dev events` lists recorded exchanges.", 2)
-    return ex
-
-
-def _auth(secret: str | None, bearer: str | None, hmac_secret: str | None) -> AuthConfig:
-    cfg = AuthConfig(secret=secret, bearer=bearer, hmac_secret=hmac_secret)
-    try:
-        cfg.validate()
-    except AuthConfigError as exc:
-        _fail(exc.message, 2)
-    return cfg
-
-
-def _base_url(to: str) -> str:
-    """Accept a port ("3000"), host:port or a URL."""
-    if to.isdigit():
-        return f"http://127.0.0.1:{to}"
-    return to if "://" in to else f"http://{to}"
-
-
-def target_url(to: str, path: str, query: str) -> str:
-    """``to`` with a path is used exactly; a bare ``to`` keeps the recorded path and query."""
-    base = _base_url(to)
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        _fail(f"{to!r} is not an http(s) URL or port; pass --to http://127.0.0.1:3000/webhook.", 2)
-    if parts.path not in ("", "/"):
-        return base
-    return base.rstrip("/") + (path or "/") + (f"?{query}" if query else "")
-
-
-async def _send_async(method: str, url: str, headers: Headers, body: bytes, timeout: float) -> Reply:
-    started = time.monotonic()
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-        session.request(method, url, headers=headers, data=body, allow_redirects=False,
-                        skip_auto_headers=("Content-Type",)) as resp,
-    ):
-        data = await resp.read()
-        return Reply(resp.status, list(resp.headers.items()), data, (time.monotonic() - started) * 1000)
-
-
-def send(req: Request, url: str, auth: AuthConfig, timeout: float, hint: str) -> Reply:
-    """Send one request, re-signed; every failure becomes one sentence and exit 1."""
-    signed = sign(auth, method=req.method, url=url, body=req.body) if auth.enabled else []
-    headers = resend_headers(req.headers, MASK, drop=[k for k, _ in signed]) + signed
-    try:
-        return asyncio.run(_send_async(req.method, url, headers, req.body, timeout))
-    except aiohttp.ClientConnectorError:
-        _fail(f"nothing is listening on {url}{hint}")
-    except asyncio.TimeoutError:
-        _fail(f"no reply from {url} within {timeout:g} s; is the app stuck? (--timeout sets the limit)")
-    except aiohttp.ClientError as exc:
-        _fail(f"the request to {url} failed ({exc.__class__.__name__}: {exc}).")
-
-
-def _text(body: bytes, show_secrets: bool = True) -> str:
-    """Pretty JSON when the body is JSON, else the text (undecodable bytes replaced)."""
-    try:
-        obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return body.decode("utf-8", "replace")
-    return json.dumps(obj if show_secrets else redact_payload(obj), indent=2, ensure_ascii=False)
-
-
-def _print_body(console: Console, body: bytes, show_secrets: bool = False) -> None:
-    text = _text(body, show_secrets)
-    if not text:
-        console.print("  (empty)", style="dim")
-    elif console.is_terminal and not console.no_color and text.lstrip()[:1] in "{[":
-        console.print(Syntax(text, "json", theme="ansi_dark", background_color="default", word_wrap=True))
-    else:
-        console.print(text, markup=False)
-
-
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f} ms"
-
-
-def _summary(ex: Exchange) -> dict[str, Any]:
-    return {
-        "id": ex.id, "received_at": ex.received_at, "method": ex.method, "path": ex.target,
-        "message_type": ex.message_type, "call_id": ex.call_id, "status": ex.status,
-        "duration_ms": ex.duration_ms, "error": ex.error, "fallback": ex.fallback,
-        "problems": [p.to_json() for p in ex.problems],
-    }
-
-
-# -- events / show ----------------------------------------------------------------------------------
+from vapi_dev.contracts import check_reply
+from vapi_dev.journal import JournalError
+from vapi_dev.redact import redact_headers
+from vapi_dev.samples import (
+    Request,
+    fixture,
+)
+from vapi_dev.vapi import summarize, type_info
 
 
 def events(
@@ -351,88 +221,6 @@ def replay(
         c.print("reply contract: ok")
 
 
-def _json_or_none(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-# -- trigger ----------------------------------------------------------------------------------------
-
-
-def _list_types(console: Console) -> None:
-    table = Table(box=None, pad_edge=False)
-    for col in ("type", "Vapi waits for a reply", "what"):
-        table.add_column(col)
-    for name in SAMPLE_TYPES:
-        info = MESSAGE_TYPES[name]
-        wait = f"yes ({info.deadline_s or 20:g} s)" if info.reply_needed else "no"
-        table.add_row(name, wait, info.description)
-    table.add_row("call", "", "a whole call in order, one call id")
-    console.print(table)
-
-
-def _with_sets(req: Request, sets: list[str]) -> Request:
-    if not sets:
-        return req
-    payload = _json_or_none(req.body)
-    if payload is None:
-        _fail("--set needs a JSON body, but this request's body is not JSON.", 2)
-    for expr in sets:
-        apply_set(payload, expr)
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return dataclasses.replace(req, body=body)
-
-
-def trigger(
-    type_: Annotated[str | None, typer.Argument(metavar="TYPE", help="Message type, or 'call'.")] = None,
-    to: Annotated[str, typer.Option("--to", help="Where to send (the running listener).")] = DEFAULT_TRIGGER_URL,
-    sets: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE (JSON or text); repeatable.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="Send a payload or an export fixture.")] = None,
-    call_id: Annotated[str | None, typer.Option("--call-id", help="Call id to use.")] = None,
-    list_: Annotated[bool, typer.Option("--list", help="List the message types.")] = False,
-    secret: SecretOpt = None,
-    bearer: BearerOpt = None,
-    hmac_secret: HmacOpt = None,
-    timeout: TimeoutOpt = 30.0,
-) -> None:
-    """Send a realistic sample of a Vapi server message (or a whole call) and show the reply."""
-    c = _console()
-    if list_:
-        _list_types(c)
-        return
-    auth = _auth(secret, bearer, hmac_secret)
-    try:
-        if file is not None:
-            try:
-                raw = file.read_bytes()
-            except OSError as exc:
-                _fail(f"cannot read {file} ({exc.strerror}).", 2)
-            reqs = load_requests(raw, str(file))
-        elif type_ is None:
-            _fail("give a message type (or `call`, or --file F); `vapi-dev trigger --list` shows them.", 2)
-        elif type_ == "call":
-            reqs = [payload_request(p) for p in call_sequence(call_id)]
-        else:
-            reqs = [payload_request(sample(type_, call_id))]
-        reqs = [_with_sets(r, sets or []) for r in reqs]
-    except SampleError as exc:
-        _fail(exc.message, 2)
-    hint = " — start `vapi-dev listen` first, or pass --to" if to == DEFAULT_TRIGGER_URL else \
-        " — is it running? (or pass --to)"
-    for req in reqs:
-        url = target_url(to, req.path, req.query)
-        reply = send(req, url, auth, timeout, hint)
-        style = "green" if 200 <= reply.status < 300 else "red"
-        c.print(f"→ {req.label or req.method + ' ' + req.path}  [{style}]{reply.status}[/]  {_ms(reply.ms)}")
-        if len(reqs) == 1:
-            _print_body(c, reply.body, show_secrets=True)
-
-
-# -- export -----------------------------------------------------------------------------------------
-
-
 def export(
     call: Annotated[str, typer.Option("--call", help="The call id to export.")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here (default: stdout).")] = None,
@@ -462,5 +250,5 @@ def register(app: typer.Typer) -> None:
     app.command("events")(events)
     app.command("show")(show)
     app.command("replay")(replay)
-    app.command("trigger")(trigger)
+    app.command("trigger")(cli_trigger.trigger)
     app.command("export")(export)

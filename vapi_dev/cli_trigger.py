@@ -1,0 +1,111 @@
+"""`vapi-dev trigger`: realistic sample events, whole calls and fixtures sent to the listener."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vapi_dev.cli_common import (
+    DEFAULT_TRIGGER_URL,
+    BearerOpt,
+    HmacOpt,
+    SecretOpt,
+    TimeoutOpt,
+    _auth,
+    _console,
+    _fail,
+    _json_or_none,
+    _ms,
+    _print_body,
+    send,
+    target_url,
+)
+from vapi_dev.samples import (
+    SAMPLE_TYPES,
+    Request,
+    SampleError,
+    apply_set,
+    call_sequence,
+    load_requests,
+    payload_request,
+    sample,
+)
+from vapi_dev.vapi import MESSAGE_TYPES
+
+
+def _list_types(console: Console) -> None:
+    table = Table(box=None, pad_edge=False)
+    for col in ("type", "Vapi waits for a reply", "what"):
+        table.add_column(col)
+    for name in SAMPLE_TYPES:
+        info = MESSAGE_TYPES[name]
+        wait = f"yes ({info.deadline_s or 20:g} s)" if info.reply_needed else "no"
+        table.add_row(name, wait, info.description)
+    table.add_row("call", "", "a whole call in order, one call id")
+    console.print(table)
+
+
+def _with_sets(req: Request, sets: list[str]) -> Request:
+    if not sets:
+        return req
+    payload = _json_or_none(req.body)
+    if payload is None:
+        _fail("--set needs a JSON body, but this request's body is not JSON.", 2)
+    for expr in sets:
+        apply_set(payload, expr)
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return dataclasses.replace(req, body=body)
+
+
+def trigger(
+    type_: Annotated[str | None, typer.Argument(metavar="TYPE", help="Message type, or 'call'.")] = None,
+    to: Annotated[str, typer.Option("--to", help="Where to send (the running listener).")] = DEFAULT_TRIGGER_URL,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE (JSON or text); repeatable.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Send a payload or an export fixture.")] = None,
+    call_id: Annotated[str | None, typer.Option("--call-id", help="Call id to use.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the message types.")] = False,
+    secret: SecretOpt = None,
+    bearer: BearerOpt = None,
+    hmac_secret: HmacOpt = None,
+    timeout: TimeoutOpt = 30.0,
+) -> None:
+    """Send a realistic sample of a Vapi server message (or a whole call) and show the reply."""
+    c = _console()
+    if list_:
+        _list_types(c)
+        return
+    auth = _auth(secret, bearer, hmac_secret)
+    try:
+        if file is not None:
+            try:
+                raw = file.read_bytes()
+            except OSError as exc:
+                _fail(f"cannot read {file} ({exc.strerror}).", 2)
+            reqs = load_requests(raw, str(file))
+        elif type_ is None:
+            _fail("give a message type (or `call`, or --file F); `vapi-dev trigger --list` shows them.", 2)
+        elif type_ == "call":
+            reqs = [payload_request(p) for p in call_sequence(call_id)]
+        else:
+            reqs = [payload_request(sample(type_, call_id))]
+        reqs = [_with_sets(r, sets or []) for r in reqs]
+    except SampleError as exc:
+        _fail(exc.message, 2)
+    hint = " — start `vapi-dev listen` first, or pass --to" if to == DEFAULT_TRIGGER_URL else \
+        " — is it running? (or pass --to)"
+    for req in reqs:
+        url = target_url(to, req.path, req.query)
+        reply = send(req, url, auth, timeout, hint)
+        style = "green" if 200 <= reply.status < 300 else "red"
+        c.print(f"→ {req.label or req.method + ' ' + req.path}  [{style}]{reply.status}[/]  {_ms(reply.ms)}")
+        if len(reqs) == 1:
+            _print_body(c, reply.body, show_secrets=True)
+
+
+# -- export -----------------------------------------------------------------------------------------
