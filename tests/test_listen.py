@@ -191,3 +191,19 @@ async def test_reserved_ping_path_is_not_forwarded(fake_app: tuple[str, AppState
         async with client.get(lst.url + "/__vapi-dev/ping/abc123") as r:
             assert (await r.json())["nonce"] == "abc123"
     assert state.seen == [] and lst.sink.finished() == []
+
+
+async def test_body_over_the_limit_is_refused_visibly(fake_app: tuple[str, AppState]) -> None:
+    from vapi_dev.exchange import Notice
+
+    base, state = fake_app
+    async with running_listener(base, max_body=1024) as lst, aiohttp.ClientSession() as client:
+        async with client.post(lst.url + "/big", data=b"x" * 4096) as r:
+            assert r.status == 413
+        assert state.seen == []
+        for _ in range(100):
+            if any(isinstance(e, Notice) for e in lst.sink.events):
+                break
+            await asyncio.sleep(0.01)
+        notes = [e for e in lst.sink.events if isinstance(e, Notice)]
+        assert notes and "413" in notes[0].text

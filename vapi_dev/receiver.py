@@ -16,7 +16,7 @@ from aiohttp.http_parser import RawRequestMessage
 
 from vapi_dev import vapi
 from vapi_dev.config import Config
-from vapi_dev.exchange import Event, Exchange, Finished, Started
+from vapi_dev.exchange import Event, Exchange, Finished, Notice, Started
 from vapi_dev.forwarder import Forwarder, json_error
 
 PING_PREFIX = "/__vapi-dev/ping/"  # reserved for the tunnel self-check; never forwarded
@@ -145,8 +145,9 @@ class Receiver:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return json_error(413, "request too large",
-                              f"vapi-dev accepts bodies up to {self.config.max_body // (1024 * 1024)} MB")
+            limit = f"{self.config.max_body // (1024 * 1024)} MB"
+            self.emit(Notice("error", f"{request.method} {raw}: body over {limit} refused with 413, not forwarded"))
+            return json_error(413, "request too large", f"vapi-dev accepts bodies up to {limit}")
         path, _, query = raw.partition("?")
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
         ex = Exchange.begin(request.method, path, query, headers, body)
