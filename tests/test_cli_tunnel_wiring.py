@@ -220,3 +220,15 @@ async def test_tunnel_recovery_announces_and_repoints(vapi_api: FakeVapiApi, cli
     code, _, err = await asyncio.to_thread(proc.interrupt)
     assert code == 0, err
     assert vapi_api.get("assistant", "asst_1")["server"]["url"] == "https://prod.example/vapi"
+
+
+async def test_org_prints_dashboard_steps_with_the_public_url(cli: Any) -> None:
+    port = free_port()
+    proc = cli("listen", "--port", str(port), "--json", "--public-url", f"http://127.0.0.1:{port}", "--org",
+               "--path", "/webhook")
+    assert (await asyncio.to_thread(proc.read_json_line))["event"] == "ready"
+    hint = await asyncio.to_thread(proc.read_json_line)
+    assert hint["event"] == "notice"
+    assert "Organization → Server URL" in hint["text"] and f"http://127.0.0.1:{port}/webhook" in hint["text"]
+    code, out, _ = await asyncio.to_thread(proc.interrupt)
+    assert code == 0 and "put the organisation's server URL back" in out

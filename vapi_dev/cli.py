@@ -24,6 +24,7 @@ from vapi_dev.session import Bus, Session
 from vapi_dev.tunnels import TunnelConfig, TunnelError
 from vapi_dev.vapi_api import DEFAULT_API_URL, VapiApiError
 from vapi_dev.wiring import WiringConfig
+from vapi_dev.wiring_notes import OrgHint
 
 app = typer.Typer(
     name="vapi-dev",
@@ -137,6 +138,9 @@ def listen(
         show_default=False)] = None,
     tool: Annotated[list[str] | None, typer.Option(
         "--tool", help="Same for a tool (repeatable).", rich_help_panel=WIRE, show_default=False)] = None,
+    org: Annotated[bool, typer.Option(
+        "--org", help="You want events at the organisation's server URL: it has no public API, so print the "
+        "dashboard steps with the public URL (and again when it changes).", rich_help_panel=WIRE)] = False,
     path: Annotated[str, typer.Option(
         "--path", help="Path appended to the public URL for those resources, e.g. /webhook.",
         rich_help_panel=WIRE)] = "",
@@ -233,7 +237,7 @@ def listen(
         events=_types(events), exclude=_types(exclude), call=call, all=show_all, auth=auth_cfg,
         fallback=fallback, show_secrets=show_secrets,
         journal=None if no_journal else (journal or default_journal_path()), keep=keep,
-        tunnel=tunnel_cfg, wiring=wiring_cfg,
+        tunnel=tunnel_cfg, wiring=wiring_cfg, org=org,
     )
     code = run_listen(config)
     raise typer.Exit(code)
@@ -265,8 +269,8 @@ def run_listen(config: Config) -> int:
         tunnel = tunnels.choose(config.tunnel, progress=spinner.update)
     except TunnelError as e:
         fail(e.message, EXIT_USAGE)
-    if config.wiring.enabled and isinstance(tunnel, tunnels.NoTunnel):
-        fail("--assistant, --phone-number and --tool need a public URL: set NGROK_AUTHTOKEN (or "
+    if (config.wiring.enabled or config.org) and isinstance(tunnel, tunnels.NoTunnel):
+        fail("--assistant, --phone-number, --tool and --org need a public URL: set NGROK_AUTHTOKEN (or "
              "--ngrok-authtoken) for ngrok, or pass --public-url for your own tunnel", EXIT_USAGE)
     note = getattr(tunnel, "notice", None)
     if isinstance(tunnel, tunnels.NoTunnel) and note is None:
@@ -345,6 +349,8 @@ async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
             pending = wiring.pending_state()
             if pending is not None:
                 session.notice(Notice("warning", pending.text))
+        if session.config.org:
+            session.hooks.append(OrgHint(wiring_cfg.path if wiring_cfg is not None else "", session.notice))
         if not isinstance(session.tunnel, tunnels.NoTunnel):
             spinner.update(f"Starting the {session.tunnel.name} tunnel…")
         session.on_ready = spinner.stop

@@ -115,4 +115,5 @@ class Config:
     tunnel: Any = None  # tunnels.TunnelConfig
     auth: Any = None  # auth.AuthConfig
     wiring: Any = None  # wiring.WiringConfig
+    org: bool = False  # print how to point the organisation's server URL at the tunnel
     max_body: int = 256 * 1024 * 1024

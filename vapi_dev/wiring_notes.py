@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vapi_dev.exchange import Notice
 from vapi_dev.vapi_api import Kind
 from vapi_dev.wiring_state import label
 
@@ -99,3 +100,20 @@ def precedence_notes(
             "organisation's server URL; " + org_instructions()
         )
     return notes
+
+
+class OrgHint:
+    """``--org``: the organisation's server URL cannot be changed through the API, so say how to do it
+    by hand with the current public URL (again whenever it changes), and remind to put it back on stop."""
+
+    def __init__(self, path: str, notice: Callable[[Notice], None]) -> None:
+        self.path = path
+        self.notice = notice
+
+    async def on_public_url(self, public_url: str) -> None:
+        url = public_url.rstrip("/") + ("/" + self.path.lstrip("/") if self.path.strip("/") else "")
+        self.notice(Notice("warning", org_instructions(url)))
+
+    async def on_stop(self) -> None:
+        self.notice(Notice("warning", "remember to put the organisation's server URL back in the Vapi dashboard "
+                                      "(Settings → Organization → Server URL)"))
