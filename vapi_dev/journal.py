@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vapi_dev.exchange import AuthResult, Event, Exchange, Finished, Headers, Problem
-from vapi_dev.redact import is_secret_header, redact_headers, scrub_text
+from vapi_dev.redact import HeaderRedactor
 
 DEFAULT_KEEP = 10_000
 FLUSH_INTERVAL_S = 0.15  # kill -9 loses at most about this much
@@ -65,71 +65,26 @@ def default_journal_path() -> Path:
     return Path(platformdirs.user_data_dir("vapi-dev")) / "journal.sqlite3"
 
 
-def mask_headers(
-    headers: Headers, secrets: Sequence[str] = (), names: Sequence[str] = ()
-) -> tuple[Headers, list[str]]:
-    """(masked headers, lower-cased names that were masked) — replay drops those and signs again."""
-    masked = redact_headers(list(headers), secrets, extra_names=names)
-    original = set(headers)
-    changed = sorted({k.lower() for k, v in masked if (k, v) not in original})
-    return masked, changed
-
-
-class _Masker:
-    """mask_headers with the per-name verdict cached: most headers are not secret and, with no secret
-    values configured, pass unchanged — the common row then costs no redaction work at all."""
-
-    CACHE_LIMIT = 1024  # distinct header names remembered (bounded against hostile clients)
-
-    def __init__(self, secrets: tuple[str, ...], names: tuple[str, ...]) -> None:
-        self.secrets = secrets
-        self.names = names
-        self._secret_name: dict[str, bool] = {}
-        # Every form scrub_text looks for; a value containing none of them is left as it is.
-        self._variants = tuple({x for sec in secrets if sec
-                                for x in (sec, json.dumps(sec, ensure_ascii=False)[1:-1], json.dumps(sec)[1:-1])})
-
-    def _is_secret(self, name: str) -> bool:
-        verdict = self._secret_name.get(name)
-        if verdict is None:
-            verdict = is_secret_header(name, self.names)
-            if len(self._secret_name) >= self.CACHE_LIMIT:
-                self._secret_name.clear()
-            self._secret_name[name] = verdict
-        return verdict
-
-    def mask(self, headers: Headers) -> tuple[Headers, list[str]]:
-        """Same result as ``mask_headers(headers, secrets, names)``, header by header."""
-        out: Headers | None = None
-        for i, (name, value) in enumerate(headers):
-            if self._is_secret(name):
-                new = redact_headers([(name, value)], self.secrets, extra_names=self.names)[0][1]
-            elif self._variants and any(v in value for v in self._variants):
-                new = scrub_text(value, self.secrets)
-            else:
-                continue
-            if new != value:
-                if out is None:
-                    out = list(headers)
-                out[i] = (name, new)
-        if out is None:
-            return headers, []
-        original = set(headers)
-        return out, sorted({k.lower() for k, v in out if (k, v) not in original})
-
-
 @functools.lru_cache(maxsize=8)
-def _masker(secrets: tuple[str, ...], names: tuple[str, ...]) -> _Masker:
-    return _Masker(secrets, names)
+def _redactor(secrets: tuple[str, ...], names: tuple[str, ...]) -> HeaderRedactor:
+    return HeaderRedactor(secrets, names)
+
+
+def _masked(redactor: HeaderRedactor, headers: Headers) -> tuple[Headers, list[str]]:
+    """(masked headers, lower-cased names that were masked) — replay drops those and signs again."""
+    out = redactor(headers)
+    if out is headers:
+        return headers, []
+    return out, sorted({k.lower() for (k, new), (_, old) in zip(out, headers, strict=True) if new != old})
 
 
 _NO_PROBLEMS = json.dumps([])
 _encode = json.JSONEncoder().encode  # the C encoder, without json.dumps' argument handling
 
 
-def _row(ex: Exchange, masker: _Masker) -> tuple[Any, ...]:
-    headers, masked = masker.mask(ex.headers)
-    resp_headers, _ = masker.mask(ex.response_headers)
+def _row(ex: Exchange, redactor: HeaderRedactor) -> tuple[Any, ...]:
+    headers, masked = _masked(redactor, ex.headers)
+    resp_headers = redactor(ex.response_headers)
     first_byte = None if ex.first_byte is None else (ex.first_byte - ex.started) * 1000.0
     return (
         ex.id, ex.received_at, ex.method, ex.path, ex.query, _encode(headers),
@@ -239,8 +194,8 @@ class Journal:
         ``secrets`` are secret values and ``names`` extra secret header names (from AuthConfig),
         masked in stored headers. The request body is stored untouched: replay needs its exact bytes.
         """
-        masker = _masker(tuple(secrets), tuple(names))
-        rows = [_row(ex, masker) for ex in exchanges]
+        redactor = _redactor(tuple(secrets), tuple(names))
+        rows = [_row(ex, redactor) for ex in exchanges]
         if not rows:
             return 0
         marks = ",".join("?" * len(_COLUMNS))

@@ -51,6 +51,46 @@ def _mask_header_value(value: str) -> str:
     return MASK
 
 
+class HeaderRedactor:
+    """Masks secret headers and scrubs known secret values; built once per configuration and reused.
+
+    Which names are secret is cached per name (bounded), and the forms of each secret value are
+    computed once, so the common header, neither secret nor containing a secret, costs a dict lookup.
+    """
+
+    CACHE_LIMIT = 1024  # distinct header names remembered (bounded against hostile clients)
+
+    def __init__(self, extra_secrets: Sequence[str] = (), extra_names: Sequence[str] = ()) -> None:
+        self._variants = _variants(extra_secrets)
+        self._names = tuple(extra_names)
+        self._verdicts: dict[str, bool] = {}
+
+    def is_secret(self, name: str) -> bool:
+        verdict = self._verdicts.get(name)
+        if verdict is None:
+            verdict = is_secret_header(name, self._names)
+            if len(self._verdicts) >= self.CACHE_LIMIT:
+                self._verdicts.clear()
+            self._verdicts[name] = verdict
+        return verdict
+
+    def __call__(self, headers: Headers) -> Headers:
+        """``headers`` with secrets masked; the same list object when nothing needed masking."""
+        out: Headers | None = None
+        for i, (name, value) in enumerate(headers):
+            if self.is_secret(name):
+                new = _mask_header_value(value)
+            elif self._variants and any(v in value for v in self._variants):
+                new = _scrub(value, self._variants)
+            else:
+                continue
+            if new != value:
+                if out is None:
+                    out = list(headers)
+                out[i] = (name, new)
+        return headers if out is None else out
+
+
 def redact_headers(
     headers: Headers, extra_secrets: Sequence[str] = (), *, extra_names: Sequence[str] = ()
 ) -> Headers:
@@ -60,13 +100,7 @@ def redact_headers(
     other header; ``extra_names`` are additional secret header *names* (the configured bearer
     header and HMAC signature header).
     """
-    out: Headers = []
-    for name, value in headers:
-        if is_secret_header(name, extra_names):
-            out.append((name, _mask_header_value(value)))
-        else:
-            out.append((name, scrub_text(value, extra_secrets)))
-    return out
+    return list(HeaderRedactor(extra_secrets, extra_names)(headers))
 
 
 def _norm_key(key: str) -> str:
@@ -113,18 +147,23 @@ def redact_payload(obj: Any) -> Any:
     return obj
 
 
-def scrub_text(text: str, secrets: Sequence[str]) -> str:
-    """Replace every occurrence of each known secret value (also in its JSON-escaped form)."""
-    variants: set[str] = set()
+def _variants(secrets: Sequence[str]) -> tuple[str, ...]:
+    """Every form of each secret looked for (as is, JSON-escaped), longest first so that a secret
+    containing another is replaced whole."""
+    forms: set[str] = set()
     for s in secrets:
-        if not s:
-            continue
-        variants.add(s)
-        escaped = json.dumps(s, ensure_ascii=False)[1:-1]
-        variants.add(escaped)
-        variants.add(json.dumps(s)[1:-1])
-    # Longest first, so a secret that contains another is replaced whole.
-    for v in sorted(variants, key=len, reverse=True):
+        if s:
+            forms.update((s, json.dumps(s, ensure_ascii=False)[1:-1], json.dumps(s)[1:-1]))
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _scrub(text: str, variants: tuple[str, ...]) -> str:
+    for v in variants:
         if v in text:
             text = text.replace(v, MASK)
     return text
+
+
+def scrub_text(text: str, secrets: Sequence[str]) -> str:
+    """Replace every occurrence of each known secret value (also in its JSON-escaped form)."""
+    return _scrub(text, _variants(secrets))
