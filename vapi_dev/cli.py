@@ -8,13 +8,14 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from vapi_dev import __version__, cli_journal, cli_wiring, pipeline, tunnels, vapi, wiring
 from vapi_dev.auth import AuthConfig, AuthConfigError
+from vapi_dev.cli_common import fail
 from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, TargetError, parse_target
 from vapi_dev.exchange import Notice
 from vapi_dev.journal import Journal, JournalError, JournalSink, default_journal_path
@@ -41,13 +42,6 @@ WIRE = "Point Vapi at the tunnel"
 AUTH = "Authentication (mirrors Vapi's credential settings)"
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
-
-
-def fail(message: str, code: int = EXIT_RUNTIME) -> NoReturn:
-    """Print one clear line on stderr and exit with ``code``."""
-    err = make_console(sys.stderr, None)
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:

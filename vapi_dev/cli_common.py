@@ -16,11 +16,13 @@ import aiohttp
 import typer
 from rich.console import Console
 from rich.syntax import Syntax
+from rich.text import Text
 
 from vapi_dev.auth import AuthConfig, AuthConfigError, sign
 from vapi_dev.exchange import Exchange, Headers
 from vapi_dev.journal import Journal, JournalError, default_journal_path
 from vapi_dev.redact import MASK, redact_payload
+from vapi_dev.render import make_console
 from vapi_dev.samples import (
     Request,
     resend_headers,
@@ -47,8 +49,14 @@ class Reply:
     ms: float
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    Console(stderr=True, highlight=False).print(f"error: {message}", markup=False)
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line on stderr and exit with ``code``: the error boundary of every command.
+
+    The message is plain text (never rich markup), so paths or values with brackets print as they are.
+    """
+    line = Text("error: ", style="bold red")
+    line.append(message)
+    make_console(sys.stderr, None).print(line, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -62,17 +70,17 @@ def _open(path: Path | None) -> Journal:
     try:
         return Journal(path or default_journal_path(), create=False)
     except JournalError as exc:
-        _fail(exc.message)
+        fail(exc.message)
 
 
 def _get(journal: Journal, key: str) -> Exchange:
     try:
         ex = journal.get(key)
     except JournalError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     if ex is None:
         what = "the journal is empty" if key == "last" else f"no exchange {key!r} in the journal"
-        _fail(f"{what} ({journal.path}); `vapi-dev events` lists recorded exchanges.", 2)
+        fail(f"{what} ({journal.path}); `vapi-dev events` lists recorded exchanges.", 2)
     return ex
 
 
@@ -81,7 +89,7 @@ def _auth(secret: str | None, bearer: str | None, hmac_secret: str | None) -> Au
     try:
         cfg.validate()
     except AuthConfigError as exc:
-        _fail(exc.message, 2)
+        fail(exc.message, 2)
     return cfg
 
 
@@ -97,7 +105,7 @@ def target_url(to: str, path: str, query: str) -> str:
     base = _base_url(to)
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        _fail(f"{to!r} is not an http(s) URL or port; pass --to http://127.0.0.1:3000/webhook.", 2)
+        fail(f"{to!r} is not an http(s) URL or port; pass --to http://127.0.0.1:3000/webhook.", 2)
     if parts.path not in ("", "/"):
         return base
     return base.rstrip("/") + (path or "/") + (f"?{query}" if query else "")
@@ -121,11 +129,11 @@ def send(req: Request, url: str, auth: AuthConfig, timeout: float, hint: str) ->
     try:
         return asyncio.run(_send_async(req.method, url, headers, req.body, timeout))
     except aiohttp.ClientConnectorError:
-        _fail(f"nothing is listening on {url}{hint}")
+        fail(f"nothing is listening on {url}{hint}")
     except asyncio.TimeoutError:
-        _fail(f"no reply from {url} within {timeout:g} s; is the app stuck? (--timeout sets the limit)")
+        fail(f"no reply from {url} within {timeout:g} s; is the app stuck? (--timeout sets the limit)")
     except aiohttp.ClientError as exc:
-        _fail(f"the request to {url} failed ({exc.__class__.__name__}: {exc}).")
+        fail(f"the request to {url} failed ({exc.__class__.__name__}: {exc}).")
 
 
 def _text(body: bytes, show_secrets: bool = True) -> str:

@@ -27,7 +27,6 @@ from vapi_dev.cli_common import (
     TimeoutOpt,
     _auth,
     _console,
-    _fail,
     _get,
     _json_or_none,
     _ms,
@@ -35,6 +34,7 @@ from vapi_dev.cli_common import (
     _print_body,
     _summary,
     _text,
+    fail,
     send,
     target_url,
 )
@@ -60,7 +60,7 @@ def events(
     try:
         rows = j.recent(limit, call_id=call, type=type_)
     except JournalError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     if json_out:
         for ex in rows:
             sys.stdout.write(json.dumps(_summary(ex)) + "\n")
@@ -146,14 +146,14 @@ def _edit(body: bytes) -> bytes:
         try:
             rc = subprocess.run([*shlex.split(editor), name], check=False).returncode
         except OSError as exc:
-            _fail(f"cannot start the editor {editor!r} ({exc.strerror}); set $EDITOR.")
+            fail(f"cannot start the editor {editor!r} ({exc.strerror}); set $EDITOR.")
         if rc != 0:
-            _fail(f"the editor exited with status {rc}; nothing was sent.")
+            fail(f"the editor exited with status {rc}; nothing was sent.")
         edited = Path(name).read_text(encoding="utf-8")
     finally:
         os.unlink(name)
     if not edited.strip():
-        _fail("the edited body is empty; nothing was sent.")
+        fail("the edited body is empty; nothing was sent.")
     if edited.strip() == original.strip():
         Console(stderr=True).print("body unchanged; sending the recorded bytes.")
         return body
@@ -183,7 +183,7 @@ def replay(
     elif ex.forward_url:
         url = ex.forward_url
     else:
-        _fail(f"{ex.id} was not forwarded anywhere; pass --to URL.", 2)
+        fail(f"{ex.id} was not forwarded anywhere; pass --to URL.", 2)
     body = _edit(ex.body) if edit else ex.body
     req = Request(ex.method, ex.path, ex.query, ex.headers, body, ex.message_type or "")
     reply = send(req, url, auth, timeout, " — is the app running? (or pass --to)")
@@ -231,9 +231,9 @@ def export(
     try:
         rows = j.by_call(call)
     except JournalError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     if not rows:
-        _fail(f"no exchanges of call {call!r} in the journal ({j.path}); `vapi-dev events` lists calls.", 2)
+        fail(f"no exchanges of call {call!r} in the journal ({j.path}); `vapi-dev events` lists calls.", 2)
     text = json.dumps(fixture(call, rows), indent=2, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)
@@ -241,7 +241,7 @@ def export(
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        _fail(f"cannot write {output} ({exc.strerror}).")
+        fail(f"cannot write {output} ({exc.strerror}).")
     Console(stderr=True).print(f"wrote {len(rows)} exchanges of call {call} to {output}", markup=False)
 
 

@@ -19,10 +19,10 @@ from vapi_dev.cli_common import (
     TimeoutOpt,
     _auth,
     _console,
-    _fail,
     _json_or_none,
     _ms,
     _print_body,
+    fail,
     send,
     target_url,
 )
@@ -56,7 +56,7 @@ def _with_sets(req: Request, sets: list[str]) -> Request:
         return req
     payload = _json_or_none(req.body)
     if payload is None:
-        _fail("--set needs a JSON body, but this request's body is not JSON.", 2)
+        fail("--set needs a JSON body, but this request's body is not JSON.", 2)
     for expr in sets:
         apply_set(payload, expr)
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
@@ -86,17 +86,17 @@ def trigger(
             try:
                 raw = file.read_bytes()
             except OSError as exc:
-                _fail(f"cannot read {file} ({exc.strerror}).", 2)
+                fail(f"cannot read {file} ({exc.strerror}).", 2)
             reqs = load_requests(raw, str(file))
         elif type_ is None:
-            _fail("give a message type (or `call`, or --file F); `vapi-dev trigger --list` shows them.", 2)
+            fail("give a message type (or `call`, or --file F); `vapi-dev trigger --list` shows them.", 2)
         elif type_ == "call":
             reqs = [payload_request(p) for p in call_sequence(call_id)]
         else:
             reqs = [payload_request(sample(type_, call_id))]
         reqs = [_with_sets(r, sets or []) for r in reqs]
     except SampleError as exc:
-        _fail(exc.message, 2)
+        fail(exc.message, 2)
     hint = " — start `vapi-dev listen` first, or pass --to" if to == DEFAULT_TRIGGER_URL else \
         " — is it running? (or pass --to)"
     for req in reqs:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from vapi_dev.cli_common import fail
 from vapi_dev.vapi_api import VapiApiError
 from vapi_dev.wiring import RestoreIncomplete, pending_state, restore_from_state
 from vapi_dev.wiring_state import default_state_path
@@ -44,11 +45,9 @@ def restore(
     except RestoreIncomplete as exc:
         for line in exc.lines:
             typer.echo(f"  {line}")
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+        fail(exc.message)
     except VapiApiError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+        fail(exc.message)
     if not lines:
         typer.echo("Nothing to restore: no earlier run left Vapi resources pointed at a tunnel.")
         return
