@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ class Exchange:
     # -- verdicts ----------------------------------------------------------------------------
     auth: AuthResult | None = None
     problems: list[Problem] = field(default_factory=list)
+    # (body it was parsed from, result): not an init field, so dataclasses.replace() starts afresh
+    _reply_parsed: tuple[bytes, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def begin(
@@ -111,15 +114,19 @@ class Exchange:
         return self.path + (f"?{self.query}" if self.query else "")
 
     def response_json(self) -> Any:
-        """The reply body parsed as JSON, or None."""
-        if not self.response_body or self.response_truncated:
+        """The reply body parsed as JSON, or None; parsed once per body (checks and every sink ask)."""
+        body = self.response_body
+        if not body or self.response_truncated:
             return None
-        import json
-
+        cached = self._reply_parsed
+        if cached is not None and cached[0] is body:
+            return cached[1]
         try:
-            return json.loads(self.response_body)
+            parsed = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            return None
+            parsed = None
+        self._reply_parsed = (body, parsed)
+        return parsed
 
 
 # -- events handed to sinks -------------------------------------------------------------------
