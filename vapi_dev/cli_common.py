@@ -159,15 +159,6 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} ms"
 
 
-def _summary(ex: Exchange) -> dict[str, Any]:
-    return {
-        "id": ex.id, "received_at": ex.received_at, "method": ex.method, "path": ex.target,
-        "message_type": ex.message_type, "call_id": ex.call_id, "status": ex.status,
-        "duration_ms": ex.duration_ms, "error": ex.error, "fallback": ex.fallback,
-        "problems": [p.to_json() for p in ex.problems],
-    }
-
-
 # -- events / show ----------------------------------------------------------------------------------
 
 def _json_or_none(body: bytes) -> Any:

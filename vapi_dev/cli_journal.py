@@ -32,7 +32,6 @@ from vapi_dev.cli_common import (
     _ms,
     _open,
     _print_body,
-    _summary,
     _text,
     fail,
     send,
@@ -40,6 +39,7 @@ from vapi_dev.cli_common import (
 )
 from vapi_dev.contracts import check_reply
 from vapi_dev.journal import JournalError
+from vapi_dev.ndjson import exchange_record
 from vapi_dev.redact import redact_headers
 from vapi_dev.samples import (
     Request,
@@ -63,7 +63,7 @@ def events(
         fail(exc.message)
     if json_out:
         for ex in rows:
-            sys.stdout.write(json.dumps(_summary(ex)) + "\n")
+            sys.stdout.write(json.dumps(exchange_record(ex), ensure_ascii=False, default=str) + "\n")
         return
     console = _console()
     if not rows:
@@ -97,11 +97,10 @@ def show(
     """Show one exchange in full: request, reply, headers, timings and problems."""
     ex = _get(_open(journal), key)
     if json_out:
-        data = _summary(ex) | {
-            "query": ex.query, "headers": ex.headers, "forward_url": ex.forward_url,
+        data = exchange_record(ex) | {
+            "headers": ex.headers,
             "request": json.loads(_text(ex.body, show_secrets)) if ex.payload is not None else _text(ex.body),
             "response_headers": ex.response_headers, "response": _text(ex.response_body),
-            "auth": ex.auth.to_json() if ex.auth else None, "error_kind": ex.error_kind,
         }
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return
