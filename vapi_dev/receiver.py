@@ -18,8 +18,8 @@ from vapi_dev import vapi
 from vapi_dev.config import Config
 from vapi_dev.exchange import Event, Exchange, Finished, Notice, Started
 from vapi_dev.forwarder import Forwarder, json_error
+from vapi_dev.tunnels.selfcheck import PING_PREFIX  # reserved for the self-check; never forwarded
 
-PING_PREFIX = "/__vapi-dev/ping/"  # reserved for the tunnel self-check; never forwarded
 PENDING_AFTER_S = 1.0
 PENDING_SWEEP_S = 0.2  # one timer looks for slow reply-needed exchanges, instead of one timer per request
 GC_GEN0 = 20_000  # sinks hold each exchange ~50-500 ms; a larger young generation stops re-scanning them
