@@ -19,8 +19,9 @@ from vapi_dev.cli_common import fail
 from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, TargetError, parse_target
 from vapi_dev.exchange import Notice
 from vapi_dev.journal import Journal, JournalError, JournalSink, default_journal_path
+from vapi_dev.ndjson import NdjsonSink
 from vapi_dev.receiver import ListenError
-from vapi_dev.render import NdjsonSink, TerminalSink, make_console
+from vapi_dev.render import TerminalSink, make_console
 from vapi_dev.session import Bus, Session
 from vapi_dev.tunnels import TunnelConfig, TunnelError
 from vapi_dev.vapi_api import DEFAULT_API_URL, VapiApiError

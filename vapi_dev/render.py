@@ -28,10 +28,7 @@ from vapi_dev.lines import (
     short_call,
     truncate,
 )
-from vapi_dev.ndjson import NdjsonSink, exchange_record
 from vapi_dev.sink import ThreadedSink
-
-__all__ = ["NdjsonSink", "TerminalSink", "ThreadedSink", "exchange_record", "make_console"]
 
 LINE_RATE = 50  # exchange lines a second; beyond this the display summarises (forwarding never slows)
 NOTABLE_IN_BURST = 10  # failed or flagged exchanges still shown one by one in a summarised batch
