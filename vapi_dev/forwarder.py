@@ -1,105 +1,77 @@
-"""Forwards one request to the developer's app with the one shared client session; streams the reply back."""
+"""Forwards one request to the developer's app over the keep-alive pool and relays the reply to the
+caller: whole replies in one write, streaming ones chunk by chunk as they arrive; 502/504 on failure."""
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import json
 import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
 
-import aiohttp
-from aiohttp import web
-
 from vapi_dev.config import Target
 from vapi_dev.exchange import Exchange, Headers
+from vapi_dev.http1 import Reply, encode_head, filter_headers, json_error
+from vapi_dev.inbound import Request
+from vapi_dev.upstream import IDEMPOTENT, Pool, UpstreamConnection, UpstreamError
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _timeout
 else:  # pragma: no cover - aiohttp depends on async-timeout below 3.11
     from async_timeout import timeout as _timeout
 
-# RFC 9110 §7.6.1 connection-specific headers, plus the framing headers aiohttp recomputes.
-HOP_BY_HOP = frozenset(
-    h.lower()
-    for h in (
-        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-        "Proxy-Authenticate", "Proxy-Authorization", "Content-Length", "Host",
-    )
-)
 CAPTURE_LIMIT = 4 * 1024 * 1024  # reply bytes kept for display and the journal; the relay is unlimited
 BUFFER_LIMIT = 1024 * 1024  # replies up to this size with a Content-Length are sent in one piece
 STREAM_TYPES = ("text/event-stream", "audio/", "application/octet-stream", "application/x-ndjson")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # always get a Content-Length, even when empty
+
+Fallback = Callable[[Exchange, str], Awaitable[Reply | None]]
 
 
-def _is_streaming(resp: aiohttp.ClientResponse) -> bool:
-    if resp.content_length is None:
+def _is_streaming(conn: UpstreamConnection) -> bool:
+    if conn.complete:
+        return False  # the whole reply is already here
+    if conn.content_length is None or conn.content_length > BUFFER_LIMIT:
         return True
-    if resp.content_length > BUFFER_LIMIT:
-        return True
-    ctype = resp.headers.get("Content-Type", "").lower()
+    ctype = next((v for k, v in conn.headers if k.lower() == "content-type"), "").lower()
     return any(ctype.startswith(t) for t in STREAM_TYPES)
 
 
-def json_error(status: int, error: str, detail: str) -> web.Response:
-    body = json.dumps({"error": error, "detail": detail, "source": "vapi-dev"}).encode()
-    return web.Response(status=status, body=body, content_type="application/json")
-
-
-def raw_headers(resp: aiohttp.ClientResponse) -> Headers:
-    """The reply's headers exactly as the app sent them (names keep their case, repeats are kept)."""
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers]
-
-
-def _filter(headers: Headers, drop: frozenset[str] = HOP_BY_HOP) -> Headers:
-    """``headers`` without hop-by-hop ones (including those named in Connection), order kept."""
-    extra: set[str] | None = None
-    for k, v in headers:
-        if k.lower() == "connection":
-            if extra is None:
-                extra = set()
-            extra.update(t.strip().lower() for t in v.split(","))
-    if extra is None:
-        return [(k, v) for k, v in headers if k.lower() not in drop]
-    return [(k, v) for k, v in headers if k.lower() not in drop and k.lower() not in extra]
+def _ssl_context(target: Target, insecure: bool) -> ssl.SSLContext | None:
+    if target.scheme != "https":
+        return None
+    ctx = ssl.create_default_context()
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 class Forwarder:
-    """Owns the aiohttp ClientSession (keep-alive, no redirects) used for every forward."""
+    """Owns the connection pool to the app (keep-alive, no redirects) used for every forward."""
 
     def __init__(self, target: Target, *, insecure: bool = False) -> None:
         self.target = target
         self.insecure = insecure
-        self._session: aiohttp.ClientSession | None = None
+        self._origin = f"{target.scheme}://{target.netloc}"
+        self._pool: Pool | None = None
 
     async def start(self) -> None:
-        ssl_ctx: ssl.SSLContext | bool = not self.insecure
-        connector = aiohttp.TCPConnector(limit=0, ssl=ssl_ctx, ttl_dns_cache=300, enable_cleanup_closed=False)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,  # relay compressed replies as they are
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(total=None),
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
+        self._pool = Pool(self.target, _ssl_context(self.target, self.insecure))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
-    def _request_headers(self, ex: Exchange, request: web.BaseRequest) -> Headers:
-        # A plain list: aiohttp copies it into its own CIMultiDict, so building one here is wasted work.
+    def _request_head(self, ex: Exchange, req: Request, target: str) -> bytes:
         prior = next((v for k, v in ex.headers if k.lower() == "x-forwarded-for"), None)
-        peer = request.remote or ""
-        forwarded_for = ("X-Forwarded-For", f"{prior}, {peer}" if prior else peer)
+        forwarded_for = ("X-Forwarded-For", f"{prior}, {req.peer}" if prior else req.peer)
         headers: Headers = []
         replaced = has_proto = has_host = False
-        for k, v in _filter(ex.headers):
+        for k, v in filter_headers(ex.headers):
             lk = k.lower()
-            if lk == "x-forwarded-for":  # replaced where it first appeared, as CIMultiDict would
+            if lk == "x-forwarded-for":  # replaced where it first appeared
                 if not replaced:
                     headers.append(forwarded_for)
                     replaced = True
@@ -113,108 +85,126 @@ class Forwarder:
         if not replaced:
             headers.append(forwarded_for)
         if not has_proto:
-            headers.append(("X-Forwarded-Proto", request.scheme))
+            headers.append(("X-Forwarded-Proto", req.scheme))
         if not has_host:
-            headers.append(("X-Forwarded-Host", request.host))
-        return headers
+            headers.append(("X-Forwarded-Host", req.host))
+        length = f"Content-Length: {len(ex.body)}\r\n" if ex.body or ex.method in BODY_METHODS else ""
+        return encode_head(f"{ex.method} {target} HTTP/1.1", headers, length)
 
-    async def forward(
-        self,
-        ex: Exchange,
-        request: web.BaseRequest,
-        fallback: Callable[[Exchange, str], Awaitable[web.StreamResponse | None]] | None = None,
-    ) -> web.StreamResponse:
-        """Send ``ex`` to the app and relay the reply to ``request``; fills the reply side of ``ex``."""
-        assert self._session is not None, "Forwarder.start() not called"
+    async def _send(self, ex: Exchange, head: bytes) -> UpstreamConnection:
+        assert self._pool is not None, "Forwarder.start() not called"
+        head_only = ex.method == "HEAD"
+        for attempt in (1, 2):
+            conn = await self._pool.acquire()
+            try:
+                await conn.send(head, ex.body, head_only)
+                return conn
+            except UpstreamError as e:
+                conn.close()
+                if not (e.stale and attempt == 1 and ex.method in IDEMPOTENT):
+                    raise
+            except BaseException:
+                conn.close()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def forward(self, ex: Exchange, req: Request, fallback: Fallback | None = None) -> None:
+        """Send ``ex`` to the app and relay the reply to ``req``'s connection; fills the reply side of ``ex``."""
         url = ex.forward_url or self.target.url_for(ex.path, ex.query)
         ex.forward_url = url
-        deadline = ex.deadline_s
+        head = self._request_head(ex, req, url[len(self._origin):] or "/")
+        conn: UpstreamConnection | None = None
         try:
-            async with _timeout(deadline):
-                resp = await self._session.request(
-                    ex.method, url, headers=self._request_headers(ex, request), data=ex.body or None,
-                    allow_redirects=False, compress=None, auto_decompress=False,
-                )
+            async with _timeout(ex.deadline_s):
+                conn = await self._send(ex, head)
                 ex.first_byte = time.monotonic()
-                if not _is_streaming(resp):
-                    async with resp:
-                        body = await resp.read()
-                    return self._buffered(ex, resp, body)
-        except asyncio.TimeoutError:
-            return await self._fail(ex, request, fallback, 504, "timeout", self._timeout_text(ex))
-        except aiohttp.ClientConnectorCertificateError as e:
-            text = (f"TLS certificate of {self.target.netloc} rejected ({e.certificate_error}); "
-                    "use --insecure for a self-signed certificate")
-            return await self._fail(ex, request, fallback, 502, "tls", text)
-        except aiohttp.ClientConnectorError as e:
-            return await self._fail(ex, request, fallback, 502, "unreachable", self._unreachable_text(e))
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as e:
-            text = f"{self.target.netloc} closed the connection without a complete reply ({e})"
-            return await self._fail(ex, request, fallback, 502, "reset", text)
-        except aiohttp.ClientResponseError as e:
-            return await self._fail(ex, request, fallback, 502, "reset",
-                                    f"{self.target.netloc} sent an invalid HTTP reply ({e.message})")
-        return await self._stream(ex, request, resp)
+                if not _is_streaming(conn):
+                    body = await conn.read_all()
+                    self._relay_whole(ex, req, conn, body)
+                    return
+        except (asyncio.TimeoutError, UpstreamError) as e:
+            if conn is not None:
+                conn.close()
+            if isinstance(e, UpstreamError):
+                return await self._fail(ex, req, fallback, 502, e.kind, e.text)
+            return await self._fail(ex, req, fallback, 504, "timeout", self._timeout_text(ex))
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        await self._relay_stream(ex, req, conn)
 
-    def _buffered(self, ex: Exchange, resp: aiohttp.ClientResponse, body: bytes) -> web.StreamResponse:
-        ex.status = resp.status
-        ex.response_headers = raw_headers(resp)
-        ex.response_body = body[:CAPTURE_LIMIT]
+    def _relay_whole(self, ex: Exchange, req: Request, conn: UpstreamConnection, body: bytes) -> None:
+        assert self._pool is not None
+        self._pool.release(conn)
+        ex.status = conn.status
+        ex.response_headers = conn.headers
+        ex.response_body = body[:CAPTURE_LIMIT] if len(body) > CAPTURE_LIMIT else body
         ex.response_truncated = len(body) > CAPTURE_LIMIT
         ex.response_bytes = len(body)
-        return web.Response(status=resp.status, reason=resp.reason, body=body,
-                            headers=_filter(ex.response_headers))
+        try:
+            req.conn.send_whole(req, conn.status, conn.reason.decode("latin-1"), filter_headers(conn.headers), body,
+                                conn.content_length)
+        except ConnectionError:
+            self._caller_gone(ex)
 
-    async def _stream(self, ex: Exchange, request: web.BaseRequest,
-                      resp: aiohttp.ClientResponse) -> web.StreamResponse:
+    async def _relay_stream(self, ex: Exchange, req: Request, conn: UpstreamConnection) -> None:
+        assert self._pool is not None
         ex.streamed = True
-        ex.status = resp.status
-        ex.response_headers = raw_headers(resp)
-        out = web.StreamResponse(status=resp.status, reason=resp.reason, headers=_filter(ex.response_headers))
-        if resp.content_length is not None:
-            out.content_length = resp.content_length
+        ex.status = conn.status
+        ex.response_headers = conn.headers
+        out = req.conn
         captured = bytearray()
         try:
-            async with resp:
-                await out.prepare(request)
-                async for chunk in resp.content.iter_any():
-                    await out.write(chunk)
+            out.start(req, conn.status, conn.reason.decode("latin-1"), filter_headers(conn.headers),
+                      conn.content_length)
+            while True:
+                chunk = conn.take()
+                if chunk:
                     ex.response_bytes += len(chunk)
                     room = CAPTURE_LIMIT - len(captured)
                     if room > 0:
                         captured += chunk[:room]
                     if len(chunk) > room:
                         ex.response_truncated = True
-                await out.write_eof()
-        except (aiohttp.ClientError, ConnectionError, asyncio.TimeoutError) as e:
-            ex.error_kind = "reset"
-            ex.error = f"the reply stream broke after {ex.response_bytes} bytes ({type(e).__name__})"
-        ex.response_body = bytes(captured)
-        return out
+                    await out.write(chunk)
+                if conn.complete and not conn.chunks:
+                    break
+                await conn.wait()
+            out.end()
+            self._pool.release(conn)
+        except (UpstreamError, ConnectionError) as e:
+            conn.close()
+            req.keep_alive = False  # the caller must not mistake a cut reply for a whole one
+            if not out.started:
+                self._caller_gone(ex)
+            else:
+                ex.error_kind = "reset"
+                ex.error = f"the reply stream broke after {ex.response_bytes} bytes ({type(e).__name__})"
+        finally:
+            ex.response_body = bytes(captured)
 
-    async def _fail(self, ex: Exchange, request: web.BaseRequest,
-                    fallback: Callable[[Exchange, str], Awaitable[web.StreamResponse | None]] | None,
-                    status: int, kind: str, text: str) -> web.StreamResponse:
+    @staticmethod
+    def _caller_gone(ex: Exchange) -> None:
+        ex.error = ex.error or "the caller went away before the reply was sent"
+        ex.error_kind = ex.error_kind or "reset"
+
+    async def _fail(self, ex: Exchange, req: Request, fallback: Fallback | None,
+                    status: int, kind: str, text: str) -> None:
         ex.error, ex.error_kind = text, kind
-        if fallback is not None:
-            alt = await fallback(ex, text)
-            if alt is not None:
-                return alt
-        resp = json_error(status, "gateway timeout" if status == 504 else "bad gateway", text)
-        ex.status = status
-        ex.response_headers = list(resp.headers.items())
-        ex.response_body = resp.body if isinstance(resp.body, bytes) else b""
-        ex.response_bytes = len(ex.response_body)
-        return resp
+        reply = await fallback(ex, text) if fallback is not None else None
+        if reply is None:
+            reply = json_error(status, "gateway timeout" if status == 504 else "bad gateway", text)
+            ex.status = status
+            ex.response_headers = list(reply.headers)
+            ex.response_body = reply.body
+            ex.response_bytes = len(reply.body)
+        try:
+            req.conn.send(req, reply)
+        except ConnectionError:
+            self._caller_gone(ex)
 
     def _timeout_text(self, ex: Exchange) -> str:
         what = ex.message_type or f"{ex.method} {ex.path}"
         return (f"{what}: your app did not reply within the {ex.deadline_s:g} s deadline "
                 f"({self.target.netloc}); Vapi would have given up")
-
-    def _unreachable_text(self, e: aiohttp.ClientConnectorError) -> str:
-        where = f"{e.host}:{e.port}"
-        if e.os_error.errno in (errno.ECONNREFUSED, None) or isinstance(e.os_error, ConnectionRefusedError):
-            return f"nothing is listening on {where} — is your server running?"
-        return f"cannot connect to {where} ({e.os_error.strerror or e.os_error}) — is your server running?"
-

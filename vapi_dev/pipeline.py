@@ -7,10 +7,9 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
-
 from vapi_dev import auth, contracts, redact
 from vapi_dev.exchange import AuthResult, Exchange, Problem
+from vapi_dev.http1 import Reply
 
 
 def make_verifier(cfg: auth.AuthConfig, public_url: Callable[[], str | None],
@@ -29,10 +28,10 @@ def check(ex: Exchange) -> list[Problem]:
     return contracts.check_reply(ex)
 
 
-def make_fallback() -> Callable[[Exchange, str], Awaitable[web.StreamResponse | None]]:
+def make_fallback() -> Callable[[Exchange, str], Awaitable[Reply | None]]:
     """``--fallback``: answer for an unreachable or slow app with a valid, clearly marked reply."""
 
-    async def fallback(ex: Exchange, reason: str) -> web.StreamResponse | None:
+    async def fallback(ex: Exchange, reason: str) -> Reply | None:
         status, body = contracts.fallback_reply(ex, reason)
         headers = [("Content-Type", "application/json"), ("X-Vapi-Dev-Fallback", "1")]
         ex.fallback = True
@@ -40,7 +39,7 @@ def make_fallback() -> Callable[[Exchange, str], Awaitable[web.StreamResponse | 
         ex.response_headers = headers
         ex.response_body = body
         ex.response_bytes = len(body)
-        return web.Response(status=status, body=body, headers=headers)
+        return Reply(status, body, list(headers))
 
     return fallback
 

@@ -8,16 +8,15 @@ import errno
 import gc
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
-
-from aiohttp import web
-from aiohttp.http_parser import RawRequestMessage
 
 from vapi_dev import vapi
 from vapi_dev.config import Config
 from vapi_dev.exchange import Event, Exchange, Finished, Notice, Started
-from vapi_dev.forwarder import Forwarder, json_error
+from vapi_dev.forwarder import Fallback, Forwarder
+from vapi_dev.http1 import json_error, json_reply
+from vapi_dev.inbound import InboundServer, Request
 from vapi_dev.tunnels.selfcheck import PING_PREFIX  # reserved for the self-check; never forwarded
 
 PENDING_AFTER_S = 1.0
@@ -27,7 +26,6 @@ PARSE_INLINE_LIMIT = 512 * 1024  # larger JSON bodies are parsed off the event l
 
 Verifier = Callable[[Exchange], Any]  # returns AuthResult | None
 Checker = Callable[[Exchange], list[Any]]  # returns list[Problem]
-Fallback = Callable[[Exchange, str], Awaitable[web.StreamResponse | None]]
 
 
 class ListenError(Exception):
@@ -72,8 +70,7 @@ class Receiver:
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._runner: web.ServerRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._server: InboundServer | None = None
         self.port = 0
         self._waiting: dict[int, Exchange] = {}  # reply-needed exchanges not yet announced as pending
         self._sweeper: asyncio.TimerHandle | None = None
@@ -81,22 +78,11 @@ class Receiver:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, grace: float = 5.0) -> int:
-        loop = asyncio.get_running_loop()
         _tune_gc()
-        max_size = self.config.max_body
-
-        def make_request(message: RawRequestMessage, payload: Any, protocol: Any, writer: Any,
-                         task: asyncio.Task[None]) -> web.BaseRequest:
-            return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=max_size)
-
-        server = web.Server(self.handle, request_factory=make_request)
-        self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=grace)
-        await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=1024)
+        server = InboundServer(self.handle, max_body=self.config.max_body, on_error=self._on_error)
         try:
-            await self._site.start()
+            self.port = await server.start(self.config.host, self.config.port, backlog=1024)
         except OSError as e:
-            await self._runner.cleanup()
             if e.errno == errno.EADDRINUSE:
                 raise ListenError(
                     f"port {self.config.port} on {self.config.host} is already in use (another vapi-dev?); "
@@ -105,8 +91,7 @@ class Receiver:
                 raise ListenError(f"cannot listen on {self.config.host}:{self.config.port} "
                                   f"({e.strerror}); check --host and --port") from None
             raise ListenError(f"cannot listen on {self.config.host}:{self.config.port}: {e}") from None
-        sockets = getattr(self._site._server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        self._server = server
         return self.port
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -114,43 +99,43 @@ class Receiver:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        if self._site is not None:
-            server = self._site._server
-            if server is not None:
-                server.close()  # stop accepting new connections
+        if self._server is not None:
+            self._server.stop_accepting()
         if self.in_flight:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.close()
+            self._server = None
+
+    def _on_error(self, exc: Exception) -> None:
+        self.emit(Notice("error", f"vapi-dev failed while handling a request: {exc!r}"))
 
     # -- one request -------------------------------------------------------------------------
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        raw = request.raw_path
+    async def handle(self, req: Request) -> None:
+        raw = req.target
         if raw.startswith(PING_PREFIX):
             nonce = raw[len(PING_PREFIX):].split("?", 1)[0]
-            return web.json_response({"ok": True, "nonce": nonce, "source": "vapi-dev"})
+            req.conn.send(req, json_reply(200, {"ok": True, "nonce": nonce, "source": "vapi-dev"}))
+            return
+        if req.too_large:
+            limit = f"{self.config.max_body // (1024 * 1024)} MB"
+            self.emit(Notice("error", f"{req.method} {raw}: body over {limit} refused with 413, not forwarded"))
+            req.conn.send(req, json_error(413, "request too large", f"vapi-dev accepts bodies up to {limit}"))
+            return
         self.in_flight += 1
         self._idle.clear()
         try:
-            return await self._exchange(request, raw)
+            await self._exchange(req, raw)
         finally:
             self.in_flight -= 1
             if not self.in_flight:
                 self._idle.set()
 
-    async def _exchange(self, request: web.BaseRequest, raw: str) -> web.StreamResponse:
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            limit = f"{self.config.max_body // (1024 * 1024)} MB"
-            self.emit(Notice("error", f"{request.method} {raw}: body over {limit} refused with 413, not forwarded"))
-            return json_error(413, "request too large", f"vapi-dev accepts bodies up to {limit}")
+    async def _exchange(self, req: Request, raw: str) -> None:
         path, _, query = raw.partition("?")
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
-        ex = Exchange.begin(request.method, path, query, headers, body)
+        ex = Exchange.begin(req.method, path, query, req.headers, req.body)
         await self._classify(ex)
         ex.forward_url = self.forwarder.target.url_for(path, query)
         if self.verifier is not None:
@@ -159,21 +144,24 @@ class Receiver:
                 denied = json_error(401, "unauthorized", f"vapi-dev rejected the request: {ex.auth.reason}")
                 ex.status, ex.error_kind = 401, "auth"
                 ex.error = f"not forwarded: authentication failed ({ex.auth.reason})"
-                ex.response_body = denied.body if isinstance(denied.body, bytes) else b""
-                ex.response_bytes = len(ex.response_body)
-                ex.response_headers = list(denied.headers.items())
-                return await self._send(request, ex, denied)
+                ex.response_body = denied.body
+                ex.response_bytes = len(denied.body)
+                ex.response_headers = list(denied.headers)
+                with contextlib.suppress(ConnectionError):
+                    req.conn.send(req, denied)
+                return self._finish(ex)
         if not ex.reply_needed:
-            return await self._send(request, ex, await self.forwarder.forward(ex, request, self.fallback))
+            await self.forwarder.forward(ex, req, self.fallback)
+            return self._finish(ex)
         key = id(ex)
         self._waiting[key] = ex
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().call_later(PENDING_SWEEP_S, self._sweep)
         try:
-            resp = await self.forwarder.forward(ex, request, self.fallback)
+            await self.forwarder.forward(ex, req, self.fallback)
         finally:
             self._waiting.pop(key, None)
-        return await self._send(request, ex, resp)
+        self._finish(ex)
 
     def _sweep(self) -> None:
         """Announce (once) each reply-needed exchange that has waited PENDING_AFTER_S for the app."""
@@ -185,21 +173,12 @@ class Receiver:
         if self._waiting:
             self._sweeper = asyncio.get_running_loop().call_later(PENDING_SWEEP_S, self._sweep)
 
-    async def _send(self, request: web.BaseRequest, ex: Exchange,
-                    resp: web.StreamResponse) -> web.StreamResponse:
-        # Send the reply before anything else is done with the exchange.
-        try:
-            if not resp.prepared:
-                await resp.prepare(request)
-                await resp.write_eof()
-        except (ConnectionError, RuntimeError) as e:
-            ex.error = ex.error or f"the caller went away before the reply was sent ({type(e).__name__})"
-            ex.error_kind = ex.error_kind or "reset"
+    def _finish(self, ex: Exchange) -> None:
+        # The reply has been written to the socket before anything else is done with the exchange.
         ex.finished = time.monotonic()
         if self.checker is not None:
             ex.problems.extend(self.checker(ex))
         self.emit(Finished(ex))
-        return resp
 
     async def _classify(self, ex: Exchange) -> None:
         body = ex.body

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 from vapi_dev.config import Config
 from vapi_dev.exchange import Event, Notice, Ready, Sink, TunnelChanged
-from vapi_dev.forwarder import Forwarder
-from vapi_dev.receiver import Checker, Fallback, Receiver, Verifier
+from vapi_dev.forwarder import Fallback, Forwarder
+from vapi_dev.receiver import Checker, Receiver, Verifier
 
 STOP_GRACE_S = 5.0
 

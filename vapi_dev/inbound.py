@@ -1,0 +1,336 @@
+"""The receiver's HTTP/1.1 server: one asyncio protocol per connection, parsed by httptools (llhttp),
+requests answered in order, replies written straight to the socket.
+
+Why not aiohttp's server here: the forward path is the product's hot loop, and aiohttp's request and
+response objects cost more per exchange than everything else vapi-dev does (see scripts/bench).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+
+import httptools
+
+from vapi_dev.http1 import NO_BODY_STATUSES, Headers, Reply, encode_head, json_error, reason_for
+
+IDLE_TIMEOUT_S = 75.0  # keep-alive connections idle this long are closed (aiohttp's default too)
+SWEEP_S = 15.0
+MAX_QUEUED = 16  # pipelined requests read ahead per connection before reading pauses
+WRITE_HIGH = 1024 * 1024
+LINGER_S = 2.0  # after a 413, the refused upload is drained this long at most before the connection closes
+
+
+class Request:
+    """One request as read from the socket. ``body`` is complete; ``too_large`` means it was refused."""
+
+    __slots__ = ("body", "conn", "headers", "host", "keep_alive", "method", "peer", "target", "too_large",
+                 "version")
+
+    def __init__(self, conn: Connection, method: str, target: str, version: str, headers: Headers,
+                 body: bytes, keep_alive: bool, too_large: bool) -> None:
+        self.conn = conn
+        self.method = method
+        self.target = target  # raw path and query, as sent
+        self.version = version
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.too_large = too_large
+        self.peer = conn.peer
+        self.host = next((v for k, v in headers if k.lower() == "host"), conn.local)
+
+    @property
+    def scheme(self) -> str:
+        return "http"
+
+
+Handler = Callable[[Request], Awaitable[None]]
+
+
+class Connection(asyncio.Protocol):
+    """Parses requests off one socket and writes their replies, in order (pipelining is honoured)."""
+
+    def __init__(self, server: InboundServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.peer = ""
+        self.local = ""
+        self.closed = False
+        self.last_active = time.monotonic()
+        self._queue: collections.deque[Request] = collections.deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._reading_paused = False
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._refused = False  # a body over the limit was refused: the connection ends after the 413
+        self._upload_done = False
+        self._reset_message()
+        # the reply being written
+        self._chunked = False
+        self._head_only = False
+        self.started = False  # the status line of the current reply has been written
+
+    def _reset_message(self) -> None:
+        self._url = b""
+        self._headers: Headers = []
+        self._body: list[bytes] = []
+        self._size = 0
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        self.peer = str(peer[0]) if peer else ""
+        if local:
+            host = str(local[0])
+            self.local = f"[{host}]:{local[1]}" if ":" in host else f"{host}:{local[1]}"
+        transport.set_write_buffer_limits(high=WRITE_HIGH)
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionResetError("the caller closed the connection"))
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse(json_error(501, "not implemented", "vapi-dev does not relay protocol upgrades"))
+        except httptools.HttpParserError as e:
+            self._refuse(json_error(400, "bad request", f"vapi-dev could not parse the request ({e})"))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- httptools callbacks -------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if not self._refused:
+            self._reset_message()
+
+    def on_url(self, url: bytes) -> None:
+        if not self._refused:
+            self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._refused:
+            self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        if self._refused:
+            return
+        length = next((v for k, v in self._headers if k.lower() == "content-length"), None)
+        if length is not None and length.strip().isdigit() and int(length) > self.server.max_body:
+            self._refuse_large()
+        elif self.transport is not None and not self.busy and any(
+                k.lower() == "expect" and v.strip().lower() == "100-continue" for k, v in self._headers):
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        if self._refused:
+            return
+        self._size += len(body)
+        if self._size > self.server.max_body:
+            self._refuse_large()
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            self._queue_request(False)
+            return
+        # The refused upload has been read (and dropped) to its end: closing now sends FIN, not a
+        # reset that could overtake the 413 on its way to the caller.
+        self._upload_done = True
+        if self._worker is None:
+            self.close()
+
+    def _refuse_large(self) -> None:
+        """Answer 413 as soon as the body is known to be too large; the rest of it is read and dropped."""
+        self._refused = True
+        self._body = []
+        self._queue_request(True)
+        if self.transport is not None:
+            asyncio.get_running_loop().call_later(LINGER_S, self.close)
+
+    def _queue_request(self, too_large: bool) -> None:
+        parser = self.parser
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        req = Request(self, parser.get_method().decode("ascii", "replace"), self._url.decode("latin-1"),
+                      parser.get_http_version(), self._headers, body, parser.should_keep_alive() and not too_large,
+                      too_large)
+        self._queue.append(req)
+        if len(self._queue) >= MAX_QUEUED and not self._reading_paused and self.transport is not None:
+            self.transport.pause_reading()
+            self._reading_paused = True
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._serve())
+
+    # -- serving -------------------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        try:
+            while self._queue and not self.closed:
+                req = self._queue.popleft()
+                self.started = False
+                try:
+                    await self.server.handler(req)
+                except Exception as e:  # the handler failed; the caller still gets an answer
+                    if not self.started and not self.closed:
+                        self.send(req, json_error(500, "internal error", f"vapi-dev failed: {e!r}"))
+                    else:
+                        req.keep_alive = False
+                    self.server.on_error(e)
+                if not req.keep_alive:
+                    if not self._refused or self._upload_done:
+                        self.close()
+                    return
+                if self._reading_paused and len(self._queue) < MAX_QUEUED // 2 and self.transport is not None:
+                    self._reading_paused = False
+                    self.transport.resume_reading()
+        finally:
+            self._worker = None
+            self.last_active = time.monotonic()
+            if self.server.closing and not self._queue:
+                self.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None or bool(self._queue)
+
+    def _refuse(self, reply: Reply) -> None:
+        """Answer a request that cannot be parsed, then close."""
+        if self.transport is None or self.closed:
+            return
+        if not self.busy:
+            self.transport.write(self._encode(reply.status, reply.reason, reply.headers, len(reply.body), False)
+                                 + reply.body)
+        self.close()
+
+    # -- writing a reply -----------------------------------------------------------------------
+
+    def _encode(self, status: int, reason: str, headers: Headers, length: int | None, keep_alive: bool) -> bytes:
+        extra = ""
+        if length is not None and status not in NO_BODY_STATUSES and not 100 <= status < 200:
+            extra = f"Content-Length: {length}\r\n"
+        elif length is None and status not in NO_BODY_STATUSES and not self._head_only and self._chunked:
+            extra = "Transfer-Encoding: chunked\r\n"
+        if not keep_alive:
+            extra += "Connection: close\r\n"
+        return encode_head(f"HTTP/1.1 {status} {reason or reason_for(status)}", headers, extra)
+
+    def send(self, req: Request, reply: Reply) -> None:
+        """Write a whole reply at once."""
+        self.send_whole(req, reply.status, reply.reason, reply.headers, reply.body)
+
+    def send_whole(self, req: Request, status: int, reason: str, headers: Headers, body: bytes,
+                   length: int | None = None) -> None:
+        """Write status, headers and the complete body in one write. ``length`` is kept for HEAD."""
+        if self.closed or self.transport is None:
+            raise ConnectionResetError("the caller closed the connection")
+        self.started = True
+        head_only = req.method == "HEAD" or status in NO_BODY_STATUSES
+        self._head_only, self._chunked = head_only, False
+        size = length if head_only and length is not None else len(body)
+        head = self._encode(status, reason, headers, size, req.keep_alive)
+        self.transport.write(head if head_only else head + body)
+
+    def start(self, req: Request, status: int, reason: str, headers: Headers, length: int | None) -> None:
+        """Begin a streamed reply: chunked when the length is unknown (or close-delimited for HTTP/1.0)."""
+        if self.closed or self.transport is None:
+            raise ConnectionResetError("the caller closed the connection")
+        self.started = True
+        self._head_only = req.method == "HEAD" or status in NO_BODY_STATUSES
+        self._chunked = length is None and not self._head_only and req.version != "1.0"
+        if length is None and not self._head_only and not self._chunked:
+            req.keep_alive = False  # HTTP/1.0: the end of the body is the end of the connection
+        self.transport.write(self._encode(status, reason, headers, length, req.keep_alive))
+
+    async def write(self, chunk: bytes) -> None:
+        if self.closed or self.transport is None:
+            raise ConnectionResetError("the caller closed the connection")
+        if not chunk or self._head_only:
+            return
+        if self._chunked:
+            self.transport.writelines((f"{len(chunk):x}\r\n".encode(), chunk, b"\r\n"))
+        else:
+            self.transport.write(chunk)
+        if self._write_paused:
+            waiter = asyncio.get_running_loop().create_future()
+            self._drain_waiter = waiter
+            await waiter
+
+    def end(self) -> None:
+        if self._chunked and not self.closed and self.transport is not None:
+            self.transport.write(b"0\r\n\r\n")
+        self._chunked = False
+
+
+class InboundServer:
+    """Listens on host:port and hands every complete request to ``handler``."""
+
+    def __init__(self, handler: Handler, *, max_body: int, on_error: Callable[[Exception], None]) -> None:
+        self.handler = handler
+        self.max_body = max_body
+        self.on_error = on_error
+        self.connections: set[Connection] = set()
+        self.closing = False
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    async def start(self, host: str, port: int, backlog: int = 1024) -> int:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Connection(self), host, port, backlog=backlog)
+        self._sweeper = loop.call_later(SWEEP_S, self._sweep)
+        sockets = list(self._server.sockets)
+        return int(sockets[0].getsockname()[1]) if sockets else port
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for conn in list(self.connections):
+            if not conn.busy and now - conn.last_active > IDLE_TIMEOUT_S:
+                conn.close()
+        self._sweeper = asyncio.get_running_loop().call_later(SWEEP_S, self._sweep)
+
+    def stop_accepting(self) -> None:
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            if not conn.busy:
+                conn.close()
+
+    async def close(self) -> None:
+        self.stop_accepting()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for conn in list(self.connections):
+            conn.close()
+        if self._server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            self._server = None

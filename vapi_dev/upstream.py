@@ -1,0 +1,287 @@
+"""The forwarder's HTTP/1.1 client to the developer's app: a keep-alive pool of asyncio protocols
+parsed by httptools, no redirects, no decompression, replies handed over as they arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+import time
+
+import httptools
+
+from vapi_dev.config import Target
+from vapi_dev.http1 import NO_BODY_STATUSES, Headers
+
+POOL_IDLE_S = 4.0  # below Node's 5 s keep-alive timeout, so a pooled connection is rarely closed under us
+READ_HIGH = 1024 * 1024  # reply bytes buffered before reading from the app pauses
+WRITE_SLICE = 1024 * 1024
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+class UpstreamError(Exception):
+    """The app could not be reached or did not answer properly. ``kind`` is an Exchange.error_kind."""
+
+    def __init__(self, kind: str, text: str, *, stale: bool = False) -> None:
+        super().__init__(text)
+        self.kind = kind
+        self.text = text
+        self.stale = stale  # a reused connection failed before any reply byte: safe to retry once
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One connection to the app; carries one exchange at a time."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.reused = False
+        self.idle_since = 0.0
+        self.head_only = False
+        self._begin()
+
+    def _begin(self) -> None:
+        self.status = 0
+        self.reason = b""
+        self.headers: Headers = []
+        self.framed = False  # Content-Length or chunked: the reply ends without the connection ending
+        self.content_length: int | None = None
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.complete = False
+        self.error: UpstreamError | None = None
+        self.got_bytes = False
+        self._head: asyncio.Future[None] | None = None
+        self._data: asyncio.Future[None] | None = None
+        self._paused = False
+        self._write_paused = False
+        self._drain: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except Exception as e:  # httptools.HttpParserError, HttpParserUpgrade: nothing to relay
+            self._fail(UpstreamError("reset", f"{self.pool.target.netloc} sent an invalid HTTP reply ({e})"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.discard(self)
+        if self.complete:
+            return
+        if self.status and not self.framed:
+            self.complete = True  # the reply's body ended with the connection, as its headers said
+            self._wake()
+            return
+        netloc = self.pool.target.netloc
+        if not self.status:
+            err = UpstreamError("reset", f"{netloc} closed the connection without a reply",
+                                stale=self.reused and not self.got_bytes)
+        else:
+            err = UpstreamError("reset", f"{netloc} closed the connection in the middle of the reply")
+        self._fail(err)
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_exception(ConnectionResetError())
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    # -- httptools callbacks -------------------------------------------------------------------
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self.headers, self.reason = [], b""  # an interim reply (100 Continue): the real one follows
+            return
+        self.status = status
+        for k, v in self.headers:
+            lk = k.lower()
+            if lk == "content-length":
+                self.framed = True
+                if v.strip().isdigit():
+                    self.content_length = int(v)
+            elif lk == "transfer-encoding" and "chunked" in v.lower():
+                self.framed = True
+        if self.head_only or status in NO_BODY_STATUSES:
+            self.framed = True
+            self.complete = True  # no body follows, whatever the headers say
+        head, self._head = self._head, None
+        if head is not None and not head.done():
+            head.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        if self.complete:
+            return
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > READ_HIGH and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if not self.status:
+            return  # the end of an interim reply
+        self.complete = True
+        self._wake()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        data, self._data = self._data, None
+        if data is not None and not data.done():
+            data.set_result(None)
+
+    def _fail(self, err: UpstreamError) -> None:
+        self.error = err
+        for fut in (self._head, self._data):
+            if fut is not None and not fut.done():
+                fut.set_exception(err)
+        self._head = self._data = None
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- the exchange --------------------------------------------------------------------------
+
+    async def send(self, head: bytes, body: bytes, head_only: bool) -> None:
+        """Write the request and wait for the reply's status line and headers."""
+        assert self.transport is not None
+        self._begin()
+        self.head_only = head_only
+        loop = asyncio.get_running_loop()
+        head_ready = self._head = loop.create_future()
+        if len(body) <= WRITE_SLICE:
+            self.transport.write(head + body if body else head)
+        else:
+            self.transport.write(head)
+            view = memoryview(body)
+            for i in range(0, len(body), WRITE_SLICE):
+                self.transport.write(view[i:i + WRITE_SLICE])
+                if self._write_paused and not self.closed:
+                    self._drain = loop.create_future()
+                    await self._drain
+        await head_ready
+
+    def take(self) -> bytes:
+        """The reply bytes that have arrived and not been taken yet."""
+        chunks, self.chunks = self.chunks, []
+        self.buffered = 0
+        if self._paused and self.transport is not None and not self.closed:
+            self._paused = False
+            self.transport.resume_reading()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def wait(self) -> None:
+        """Until more reply bytes arrive or the reply is complete (raises UpstreamError if it breaks)."""
+        if self.chunks or self.complete:
+            return
+        if self.error is not None:
+            raise self.error
+        self._data = asyncio.get_running_loop().create_future()
+        await self._data
+
+    async def read_all(self) -> bytes:
+        while not self.complete:
+            await self.wait()
+            if self.buffered > READ_HIGH:  # keep reading while everything is gathered
+                self.chunks = [self.take()]
+                self.buffered = len(self.chunks[0])
+        return self.take()
+
+    def reusable(self) -> bool:
+        return self.complete and not self.closed and not self.head_only and self.parser.should_keep_alive()
+
+
+class Pool:
+    """Keep-alive connections to one target; a connection is checked out for one exchange at a time."""
+
+    def __init__(self, target: Target, ssl_context: ssl.SSLContext | None) -> None:
+        self.target = target
+        self.ssl = ssl_context
+        self._idle: list[UpstreamConnection] = []
+        self._all: set[UpstreamConnection] = set()
+
+    async def acquire(self) -> UpstreamConnection:
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed and now - conn.idle_since < POOL_IDLE_S:
+                conn.reused = True
+                return conn
+            conn.close()
+        return await self._connect()
+
+    async def _connect(self) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        t = self.target
+        try:
+            _, conn = await loop.create_connection(
+                lambda: UpstreamConnection(self), t.host, t.port, ssl=self.ssl,
+                server_hostname=t.host if self.ssl is not None else None)
+        except ssl.SSLCertVerificationError as e:
+            raise UpstreamError("tls", f"TLS certificate of {t.netloc} rejected ({e.verify_message or e}); "
+                                       "use --insecure for a self-signed certificate") from None
+        except ssl.SSLError as e:
+            raise UpstreamError("tls", f"TLS with {t.netloc} failed ({e.reason or e})") from None
+        except socket.gaierror as e:
+            raise UpstreamError("unreachable", f"cannot connect to {self._where()} ({e.strerror or e}) — "
+                                               "is your server running?") from None
+        except OSError as e:
+            raise UpstreamError("unreachable", self._unreachable_text(e)) from None
+        self._all.add(conn)
+        return conn
+
+    def _where(self) -> str:
+        host = self.target.host
+        return f"[{host}]:{self.target.port}" if ":" in host else f"{host}:{self.target.port}"
+
+    def _unreachable_text(self, e: OSError) -> str:
+        refused = isinstance(e, ConnectionRefusedError) or e.errno == errno.ECONNREFUSED or (
+            e.errno is None and "Connect call failed" in str(e))
+        if refused:
+            return f"nothing is listening on {self._where()} — is your server running?"
+        return f"cannot connect to {self._where()} ({e.strerror or e}) — is your server running?"
+
+    def release(self, conn: UpstreamConnection) -> None:
+        if conn.reusable():
+            conn.idle_since = time.monotonic()
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def discard(self, conn: UpstreamConnection) -> None:
+        self._all.discard(conn)
+        if conn in self._idle:
+            self._idle.remove(conn)
+
+    def close(self) -> None:
+        for conn in list(self._all):
+            conn.close()
+        self._idle.clear()
+        self._all.clear()
