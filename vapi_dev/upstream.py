@@ -52,6 +52,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.chunks: list[bytes] = []
         self.buffered = 0
         self.complete = False
+        self.keep_alive = False  # read when the reply is complete: llhttp forgets it for the next one
         self.error: UpstreamError | None = None
         self.got_bytes = False
         self._head: asyncio.Future[None] | None = None
@@ -145,6 +146,7 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if not self.status:
             return  # the end of an interim reply
+        self.keep_alive = self.parser.should_keep_alive()
         self.complete = True
         self._wake()
 
@@ -215,7 +217,7 @@ class UpstreamConnection(asyncio.Protocol):
         return self.take()
 
     def reusable(self) -> bool:
-        return self.complete and not self.closed and not self.head_only and self.parser.should_keep_alive()
+        return self.complete and self.keep_alive and not self.closed and not self.head_only
 
 
 class Pool:
