@@ -19,6 +19,7 @@ from vapi_dev.redact import HeaderRedactor
 
 DEFAULT_KEEP = 10_000
 FLUSH_INTERVAL_S = 0.15  # kill -9 loses at most about this much
+FLUSH_BATCH = 256  # under load the writer is woken this often instead: exchanges held waiting cost memory
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -264,7 +265,7 @@ class JournalSink:
     """A Sink that queues Finished exchanges and writes them in batches on a background thread.
 
     ``emit`` only appends to a deque (O(1), safe from the event loop); the thread writes every
-    ~150 ms in one transaction; ``aclose`` flushes everything and stops the thread. A write
+    ~150 ms, or as soon as FLUSH_BATCH exchanges wait, in one transaction; ``aclose`` flushes everything and stops the thread. A write
     failure is kept in ``error`` and passed once to ``on_error`` (called from the writer thread).
     """
 
@@ -285,12 +286,15 @@ class JournalSink:
         self._on_error = on_error
         self._pending: deque[Exchange] = deque()
         self._stop = threading.Event()
+        self._kick = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vapi-dev-journal", daemon=True)
         self._thread.start()
 
     def emit(self, event: Event) -> None:
         if isinstance(event, Finished):
             self._pending.append(event.exchange)
+            if len(self._pending) >= FLUSH_BATCH and not self._kick.is_set():
+                self._kick.set()
 
     def _flush(self) -> None:
         batch: list[Exchange] = []
@@ -306,7 +310,9 @@ class JournalSink:
             self.error = exc.message
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.is_set():
+            self._kick.wait(self._interval)
+            self._kick.clear()
             self._flush()
         self._flush()
 
@@ -316,5 +322,6 @@ class JournalSink:
 
     async def aclose(self) -> None:
         self._stop.set()
+        self._kick.set()
         await asyncio.to_thread(self._thread.join)
         self._flush()  # anything emitted after the thread's last pass
