@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from vapi_dev.config import Target
 from vapi_dev.exchange import Exchange, Headers
-from vapi_dev.http1 import Reply, encode_head, filter_headers, json_error
+from vapi_dev.http1 import HOP_BY_HOP, Reply, encode_head, filter_headers, json_error
 from vapi_dev.inbound import Request
 from vapi_dev.upstream import IDEMPOTENT, Pool, UpstreamConnection, UpstreamError
 
@@ -24,6 +24,8 @@ CAPTURE_LIMIT = 4 * 1024 * 1024  # reply bytes kept for display and the journal;
 BUFFER_LIMIT = 1024 * 1024  # replies up to this size with a Content-Length are sent in one piece
 STREAM_TYPES = ("text/event-stream", "audio/", "application/octet-stream", "application/x-ndjson")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # always get a Content-Length, even when empty
+# Expect: 100-continue was answered by the receiver, which holds the whole body by now
+REQUEST_DROP = HOP_BY_HOP | {"expect"}
 
 Fallback = Callable[[Exchange, str], Awaitable[Reply | None]]
 
@@ -69,7 +71,7 @@ class Forwarder:
         forwarded_for = ("X-Forwarded-For", f"{prior}, {req.peer}" if prior else req.peer)
         headers: Headers = []
         replaced = has_proto = has_host = False
-        for k, v in filter_headers(ex.headers):
+        for k, v in filter_headers(ex.headers, REQUEST_DROP):
             lk = k.lower()
             if lk == "x-forwarded-for":  # replaced where it first appeared
                 if not replaced:

@@ -193,6 +193,8 @@ class Connection(asyncio.Protocol):
                 self.started = False
                 try:
                     await self.server.handler(req)
+                except ConnectionError:  # the caller went away while its reply was being written
+                    req.keep_alive = False
                 except Exception as e:  # the handler failed; the caller still gets an answer
                     if not self.started and not self.closed:
                         self.send(req, json_error(500, "internal error", f"vapi-dev failed: {e!r}"))
@@ -234,9 +236,11 @@ class Connection(asyncio.Protocol):
 
     def _encode(self, status: int, reason: str, headers: Headers, length: int | None, keep_alive: bool) -> bytes:
         extra = ""
-        if length is not None and status not in NO_BODY_STATUSES and not 100 <= status < 200:
+        if status in NO_BODY_STATUSES or 100 <= status < 200:
+            pass  # never a body, so no framing header
+        elif length is not None:
             extra = f"Content-Length: {length}\r\n"
-        elif length is None and status not in NO_BODY_STATUSES and not self._head_only and self._chunked:
+        elif self._chunked:
             extra = "Transfer-Encoding: chunked\r\n"
         if not keep_alive:
             extra += "Connection: close\r\n"
@@ -254,7 +258,7 @@ class Connection(asyncio.Protocol):
         self.started = True
         head_only = req.method == "HEAD" or status in NO_BODY_STATUSES
         self._head_only, self._chunked = head_only, False
-        size = length if head_only and length is not None else len(body)
+        size = length if head_only else len(body)  # a HEAD reply states the length a GET would have
         head = self._encode(status, reason, headers, size, req.keep_alive)
         self.transport.write(head if head_only else head + body)
 

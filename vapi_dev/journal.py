@@ -265,8 +265,9 @@ class JournalSink:
     """A Sink that queues Finished exchanges and writes them in batches on a background thread.
 
     ``emit`` only appends to a deque (O(1), safe from the event loop); the thread writes every
-    ~150 ms, or as soon as FLUSH_BATCH exchanges wait, in one transaction; ``aclose`` flushes everything and stops the thread. A write
-    failure is kept in ``error`` and passed once to ``on_error`` (called from the writer thread).
+    ~150 ms, or as soon as FLUSH_BATCH exchanges wait, in one transaction; ``aclose`` flushes
+    everything and stops the thread. A write failure is kept in ``error`` and passed once to
+    ``on_error`` (called from the writer thread).
     """
 
     def __init__(
