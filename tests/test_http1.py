@@ -224,3 +224,29 @@ async def test_app_closing_an_idle_connection_is_not_an_error() -> None:
                 await asyncio.sleep(0.2)
     assert len(connections) == 3
     assert all(ex.error is None for ex in lst.sink.finished())
+
+
+async def test_oversized_headers_get_431_and_are_not_forwarded(fake_app: tuple[str, AppState]) -> None:
+    base, state = fake_app
+    async with running_listener(base) as lst:
+        host, port = lst.url.removeprefix("http://").rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST /h HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+        raw = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert raw.startswith(b"HTTP/1.1 431") and state.seen == []
+
+
+async def test_app_answering_before_taking_the_whole_body_is_relayed() -> None:
+    async def app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the headers only; the body is never read
+        writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 7\r\n\r\ntoo big")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    body = b"z" * (16 * 1024 * 1024)
+    async with raw_app(app) as (base, _), running_listener(base) as lst, aiohttp.ClientSession() as client:
+        async with client.post(lst.url + "/up", data=body, timeout=aiohttp.ClientTimeout(total=10)) as r:
+            assert (r.status, await r.read()) == (413, b"too big")
+        ex = (await lst.sink.wait_finished(1))[0]
+    assert ex.status == 413 and ex.error is None

@@ -21,7 +21,12 @@ IDLE_TIMEOUT_S = 75.0  # keep-alive connections idle this long are closed (aioht
 SWEEP_S = 15.0
 MAX_QUEUED = 16  # pipelined requests read ahead per connection before reading pauses
 WRITE_HIGH = 1024 * 1024
+MAX_HEAD = 64 * 1024  # request line and headers; more is refused with 431 (aiohttp allows about 8 KB a line)
 LINGER_S = 2.0  # after a 413, the refused upload is drained this long at most before the connection closes
+
+
+class _HeadTooLarge(Exception):
+    pass
 
 
 class Request:
@@ -77,6 +82,7 @@ class Connection(asyncio.Protocol):
 
     def _reset_message(self) -> None:
         self._url = b""
+        self._head_size = 0
         self._headers: Headers = []
         self._body: list[bytes] = []
         self._size = 0
@@ -109,7 +115,11 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._refuse(json_error(501, "not implemented", "vapi-dev does not relay protocol upgrades"))
         except httptools.HttpParserError as e:
-            self._refuse(json_error(400, "bad request", f"vapi-dev could not parse the request ({e})"))
+            if isinstance(e.__context__, _HeadTooLarge):
+                self._refuse(json_error(431, "request header fields too large",
+                                        f"vapi-dev accepts up to {MAX_HEAD // 1024} KB of request line and headers"))
+            else:
+                self._refuse(json_error(400, "bad request", f"vapi-dev could not parse the request ({e})"))
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -129,9 +139,14 @@ class Connection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         if not self._refused:
             self._url += url
+            if len(self._url) > MAX_HEAD:
+                raise _HeadTooLarge
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._refused:
+            self._head_size += len(name) + len(value)
+            if self._head_size > MAX_HEAD:
+                raise _HeadTooLarge
             self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:

@@ -41,6 +41,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.reused = False
         self.idle_since = 0.0
         self.head_only = False
+        self.cut = False  # the request body was not sent whole: the connection cannot carry another
         self._begin()
 
     def _begin(self) -> None:
@@ -78,6 +79,7 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool.discard(self)
+        self._wake_writer()  # send() sees the connection closed and waits for the verdict
         if self.complete:
             return
         if self.status and not self.framed:
@@ -91,15 +93,15 @@ class UpstreamConnection(asyncio.Protocol):
         else:
             err = UpstreamError("reset", f"{netloc} closed the connection in the middle of the reply")
         self._fail(err)
-        drain, self._drain = self._drain, None
-        if drain is not None and not drain.done():
-            drain.set_exception(ConnectionResetError())
 
     def pause_writing(self) -> None:
         self._write_paused = True
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
         drain, self._drain = self._drain, None
         if drain is not None and not drain.done():
             drain.set_result(None)
@@ -132,6 +134,7 @@ class UpstreamConnection(asyncio.Protocol):
         head, self._head = self._head, None
         if head is not None and not head.done():
             head.set_result(None)
+        self._wake_writer()  # an answer before the whole body was taken: stop sending it
 
     def on_body(self, body: bytes) -> None:
         if self.complete:
@@ -176,6 +179,7 @@ class UpstreamConnection(asyncio.Protocol):
         assert self.transport is not None
         self._begin()
         self.head_only = head_only
+        self.cut = False
         loop = asyncio.get_running_loop()
         head_ready = self._head = loop.create_future()
         if len(body) <= WRITE_SLICE:
@@ -184,6 +188,9 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.write(head)
             view = memoryview(body)
             for i in range(0, len(body), WRITE_SLICE):
+                if self.closed or head_ready.done():
+                    self.cut = True  # the app answered (or hung up) before taking the whole body
+                    break
                 self.transport.write(view[i:i + WRITE_SLICE])
                 if self._write_paused and not self.closed:
                     self._drain = loop.create_future()
@@ -217,7 +224,7 @@ class UpstreamConnection(asyncio.Protocol):
         return self.take()
 
     def reusable(self) -> bool:
-        return self.complete and self.keep_alive and not self.closed and not self.head_only
+        return self.complete and self.keep_alive and not (self.closed or self.head_only or self.cut)
 
 
 class Pool:
