@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
-from tests.conftest import AppState, running_listener
+from tests.conftest import AppState, Listener, running_listener
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -34,6 +34,12 @@ async def raw_app(handler: RawHandler) -> AsyncIterator[tuple[str, list[int]]]:
         yield f"http://127.0.0.1:{port}", connections
     finally:
         server.close()
+
+
+async def connect(lst: Listener) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw socket to the listener."""
+    host, port = lst.url.removeprefix("http://").rsplit(":", 1)
+    return await asyncio.open_connection(host, int(port))
 
 
 async def read_request(reader: asyncio.StreamReader) -> tuple[str, bytes]:
@@ -81,8 +87,7 @@ async def test_connections_to_the_app_are_kept_alive_and_reused() -> None:
 async def test_pipelined_requests_are_answered_in_order(fake_app: tuple[str, AppState]) -> None:
     base, _ = fake_app
     async with running_listener(base) as lst:
-        host, port = lst.url.removeprefix("http://").rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await connect(lst)
         writer.write(b"".join(
             f"POST /p{i} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(word)}\r\n\r\n{word}".encode()
             for i, word in enumerate(["one", "two", "three"])))
@@ -94,8 +99,7 @@ async def test_pipelined_requests_are_answered_in_order(fake_app: tuple[str, App
 async def test_expect_100_continue_is_answered(fake_app: tuple[str, AppState]) -> None:
     base, state = fake_app
     async with running_listener(base) as lst:
-        host, port = lst.url.removeprefix("http://").rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await connect(lst)
         writer.write(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
         assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) == b"HTTP/1.1 100 Continue\r\n\r\n"
         writer.write(b"hello")
@@ -117,8 +121,7 @@ async def test_head_reply_has_no_body_and_the_connection_goes_on() -> None:
             await writer.drain()
 
     async with raw_app(app) as (base, _), running_listener(base) as lst:
-        host, port = lst.url.removeprefix("http://").rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await connect(lst)
         writer.write(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         assert b"200 OK" in head and b"Content-Length: 1234" in head
@@ -188,8 +191,7 @@ async def test_no_content_reply(fake_app: tuple[str, AppState]) -> None:
 async def test_http_1_0_caller_gets_a_reply_and_the_connection_closes(fake_app: tuple[str, AppState]) -> None:
     base, _ = fake_app
     async with running_listener(base) as lst:
-        host, port = lst.url.removeprefix("http://").rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await connect(lst)
         writer.write(b"POST /old HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc")
         raw = await asyncio.wait_for(reader.read(), 5)  # read() ends only when the listener closes
         writer.close()
@@ -199,8 +201,7 @@ async def test_http_1_0_caller_gets_a_reply_and_the_connection_closes(fake_app: 
 async def test_garbage_gets_400_and_the_listener_goes_on(fake_app: tuple[str, AppState]) -> None:
     base, _ = fake_app
     async with running_listener(base) as lst:
-        host, port = lst.url.removeprefix("http://").rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await connect(lst)
         writer.write(b"NOT HTTP AT ALL\r\n\r\n")
         raw = await asyncio.wait_for(reader.read(), 5)
         writer.close()
@@ -229,8 +230,7 @@ async def test_app_closing_an_idle_connection_is_not_an_error() -> None:
 async def test_oversized_headers_get_431_and_are_not_forwarded(fake_app: tuple[str, AppState]) -> None:
     base, state = fake_app
     async with running_listener(base) as lst:
-        host, port = lst.url.removeprefix("http://").rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await connect(lst)
         writer.write(b"POST /h HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n")
         raw = await asyncio.wait_for(reader.read(), 5)
         writer.close()

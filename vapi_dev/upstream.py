@@ -20,6 +20,11 @@ WRITE_SLICE = 1024 * 1024
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
+def _settle(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class UpstreamError(Exception):
     """The app could not be reached or did not answer properly. ``kind`` is an Exchange.error_kind."""
 
@@ -103,8 +108,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _wake_writer(self) -> None:
         drain, self._drain = self._drain, None
-        if drain is not None and not drain.done():
-            drain.set_result(None)
+        _settle(drain)
 
     # -- httptools callbacks -------------------------------------------------------------------
 
@@ -157,8 +161,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _wake(self) -> None:
         data, self._data = self._data, None
-        if data is not None and not data.done():
-            data.set_result(None)
+        _settle(data)
 
     def _fail(self, err: UpstreamError) -> None:
         self.error = err
