@@ -157,6 +157,8 @@ class Forwarder:
         ex.response_headers = conn.headers
         out = req.conn
         captured = bytearray()
+        # A caller that hangs up while the app is quiet must not keep the app's stream open.
+        out.on_lost = lambda: conn.cancel("the caller went away during the reply")
         try:
             out.start(req, conn.status, conn.reason.decode("latin-1"), filter_headers(conn.headers),
                       conn.content_length)
@@ -181,9 +183,11 @@ class Forwarder:
             if not out.started:
                 self._caller_gone(ex)
             else:
+                why = e.text if isinstance(e, UpstreamError) else type(e).__name__
                 ex.error_kind = "reset"
-                ex.error = f"the reply stream broke after {ex.response_bytes} bytes ({type(e).__name__})"
+                ex.error = f"the reply stream broke after {ex.response_bytes} bytes ({why})"
         finally:
+            out.on_lost = None
             ex.response_body = bytes(captured)
 
     @staticmethod

@@ -67,6 +67,7 @@ class Connection(asyncio.Protocol):
         self.local = ""
         self.closed = False
         self.last_active = time.monotonic()
+        self.on_lost: Callable[[], None] | None = None  # set while a reply is relayed: the caller hung up
         self._queue: collections.deque[Request] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
         self._reading_paused = False
@@ -74,6 +75,10 @@ class Connection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._refused = False  # a body over the limit was refused: the connection ends after the 413
         self._upload_done = False
+        self._broken = False  # nothing more can be parsed: serve what is queued, then close
+        self._last_word: Reply | None = None  # the error reply that ends a broken connection
+        self._in_message = False
+        self._head_done = False
         self._reset_message()
         # the reply being written
         self._chunked = False
@@ -107,19 +112,30 @@ class Connection(asyncio.Protocol):
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("the caller closed the connection"))
+        if self.on_lost is not None:
+            self.on_lost()
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.monotonic()
+        if self._broken:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._refuse(json_error(501, "not implemented", "vapi-dev does not relay protocol upgrades"))
+            if not self._in_message and self._queue:
+                # Upgrades are not relayed: the request is answered as plain HTTP/1.1 (RFC 9110 §7.8
+                # lets a server ignore Upgrade), and the connection ends after it.
+                self._queue[-1].keep_alive = False
+                self._stop_parsing(None)
+            else:
+                self._stop_parsing(json_error(501, "not implemented", "vapi-dev does not relay protocol upgrades"))
         except httptools.HttpParserError as e:
             if isinstance(e.__context__, _HeadTooLarge):
-                self._refuse(json_error(431, "request header fields too large",
-                                        f"vapi-dev accepts up to {MAX_HEAD // 1024} KB of request line and headers"))
+                self._stop_parsing(json_error(431, "request header fields too large",
+                                              f"vapi-dev accepts up to {MAX_HEAD // 1024} KB of request line and "
+                                              "headers"))
             else:
-                self._refuse(json_error(400, "bad request", f"vapi-dev could not parse the request ({e})"))
+                self._stop_parsing(json_error(400, "bad request", f"vapi-dev could not parse the request ({e})"))
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -134,6 +150,8 @@ class Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         if not self._refused:
+            self._in_message = True
+            self._head_done = False
             self._reset_message()
 
     def on_url(self, url: bytes) -> None:
@@ -143,20 +161,22 @@ class Connection(asyncio.Protocol):
                 raise _HeadTooLarge
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._refused:
-            self._head_size += len(name) + len(value)
-            if self._head_size > MAX_HEAD:
-                raise _HeadTooLarge
-            self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        if self._refused or self._head_done:
+            return  # trailers of a chunked upload are not headers: they are dropped
+        self._head_size += len(name) + len(value)
+        if self._head_size > MAX_HEAD:
+            raise _HeadTooLarge
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         if self._refused:
             return
+        self._head_done = True
         length = next((v for k, v in self._headers if k.lower() == "content-length"), None)
         if length is not None and length.strip().isdigit() and int(length) > self.server.max_body:
             self._refuse_large()
-        elif self.transport is not None and not self.busy and any(
-                k.lower() == "expect" and v.strip().lower() == "100-continue" for k, v in self._headers):
+        elif (self.transport is not None and not self.busy and self.parser.get_http_version() != "1.0"
+              and any(k.lower() == "expect" and v.strip().lower() == "100-continue" for k, v in self._headers)):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -172,10 +192,10 @@ class Connection(asyncio.Protocol):
         if not self._refused:
             self._queue_request(False)
             return
-        # The refused upload has been read (and dropped) to its end: closing now sends FIN, not a
-        # reset that could overtake the 413 on its way to the caller.
+        # The refused upload has been read (and dropped) to its end: closing after the 413 now sends
+        # FIN, not a reset that could overtake the 413 on its way to the caller.
         self._upload_done = True
-        if self._worker is None:
+        if not self.busy:
             self.close()
 
     def _refuse_large(self) -> None:
@@ -183,10 +203,27 @@ class Connection(asyncio.Protocol):
         self._refused = True
         self._body = []
         self._queue_request(True)
-        if self.transport is not None:
-            asyncio.get_running_loop().call_later(LINGER_S, self.close)
+
+    def _stop_parsing(self, last_word: Reply | None) -> None:
+        """The parser cannot go on: answer what is queued, then ``last_word`` (if any), then close."""
+        self._broken = True
+        self._last_word = last_word
+        if self.transport is not None and not self._reading_paused:
+            self.transport.pause_reading()
+            self._reading_paused = True
+        if not self.busy:
+            self._finish_broken()
+
+    def _finish_broken(self) -> None:
+        reply, self._last_word = self._last_word, None
+        if reply is not None and self.transport is not None and not self.closed:
+            self._head_only = self._chunked = False
+            self.transport.write(self._encode(None, reply.status, reply.reason, reply.headers, len(reply.body))
+                                 + reply.body)
+        self.close()
 
     def _queue_request(self, too_large: bool) -> None:
+        self._in_message = False
         parser = self.parser
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         req = Request(self, parser.get_method().decode("ascii", "replace"), self._url.decode("latin-1"),
@@ -216,17 +253,27 @@ class Connection(asyncio.Protocol):
                     else:
                         req.keep_alive = False
                     self.server.on_error(e)
-                if not req.keep_alive:
-                    if not self._refused or self._upload_done:
+                if req.too_large:
+                    # The 413 is out; the refused upload is drained (so closing sends FIN, not a reset
+                    # that could overtake the 413), for LINGER_S at most.
+                    if self._upload_done:
                         self.close()
+                    else:
+                        asyncio.get_running_loop().call_later(LINGER_S, self.close)
                     return
-                if self._reading_paused and len(self._queue) < MAX_QUEUED // 2 and self.transport is not None:
+                if not req.keep_alive:
+                    self.close()
+                    return
+                if self._reading_paused and not self._broken and len(self._queue) < MAX_QUEUED // 2 \
+                        and self.transport is not None:
                     self._reading_paused = False
                     self.transport.resume_reading()
         finally:
             self._worker = None
             self.last_active = time.monotonic()
-            if self.server.closing and not self._queue:
+            if self._broken and not self._queue:
+                self._finish_broken()
+            elif self.server.closing and not self._queue:
                 self.close()
 
     def close(self) -> None:
@@ -234,22 +281,19 @@ class Connection(asyncio.Protocol):
             self.closed = True
             self.transport.close()
 
+    def abort(self) -> None:
+        """Close at once, dropping unsent bytes (a caller that stopped reading must not hold shutdown)."""
+        if self.transport is not None:
+            self.closed = True
+            self.transport.abort()
+
     @property
     def busy(self) -> bool:
         return self._worker is not None or bool(self._queue)
 
-    def _refuse(self, reply: Reply) -> None:
-        """Answer a request that cannot be parsed, then close."""
-        if self.transport is None or self.closed:
-            return
-        if not self.busy:
-            self.transport.write(self._encode(reply.status, reply.reason, reply.headers, len(reply.body), False)
-                                 + reply.body)
-        self.close()
-
     # -- writing a reply -----------------------------------------------------------------------
 
-    def _encode(self, status: int, reason: str, headers: Headers, length: int | None, keep_alive: bool) -> bytes:
+    def _encode(self, req: Request | None, status: int, reason: str, headers: Headers, length: int | None) -> bytes:
         extra = ""
         if status in NO_BODY_STATUSES or 100 <= status < 200:
             pass  # never a body, so no framing header
@@ -257,8 +301,12 @@ class Connection(asyncio.Protocol):
             extra = f"Content-Length: {length}\r\n"
         elif self._chunked:
             extra = "Transfer-Encoding: chunked\r\n"
-        if not keep_alive:
+        if req is None or not req.keep_alive or self.server.closing:
+            if req is not None:
+                req.keep_alive = False  # said here, so done after this reply
             extra += "Connection: close\r\n"
+        elif req.version == "1.0":
+            extra += "Connection: keep-alive\r\n"  # HTTP/1.0 persists only when told so
         return encode_head(f"HTTP/1.1 {status} {reason or reason_for(status)}", headers, extra)
 
     def send(self, req: Request, reply: Reply) -> None:
@@ -274,7 +322,7 @@ class Connection(asyncio.Protocol):
         head_only = req.method == "HEAD" or status in NO_BODY_STATUSES
         self._head_only, self._chunked = head_only, False
         size = length if head_only else len(body)  # a HEAD reply states the length a GET would have
-        head = self._encode(status, reason, headers, size, req.keep_alive)
+        head = self._encode(req, status, reason, headers, size)
         self.transport.write(head if head_only else head + body)
 
     def start(self, req: Request, status: int, reason: str, headers: Headers, length: int | None) -> None:
@@ -286,7 +334,7 @@ class Connection(asyncio.Protocol):
         self._chunked = length is None and not self._head_only and req.version != "1.0"
         if length is None and not self._head_only and not self._chunked:
             req.keep_alive = False  # HTTP/1.0: the end of the body is the end of the connection
-        self.transport.write(self._encode(status, reason, headers, length, req.keep_alive))
+        self.transport.write(self._encode(req, status, reason, headers, length))
 
     async def write(self, chunk: bytes) -> None:
         if self.closed or self.transport is None:
@@ -348,7 +396,7 @@ class InboundServer:
             self._sweeper.cancel()
             self._sweeper = None
         for conn in list(self.connections):
-            conn.close()
+            conn.abort()  # whatever is still open after the grace period
         if self._server is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)

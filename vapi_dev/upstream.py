@@ -116,7 +116,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        if not self.status:  # after the final head come only trailers, which are not relayed
+            self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -138,7 +139,6 @@ class UpstreamConnection(asyncio.Protocol):
         head, self._head = self._head, None
         if head is not None and not head.done():
             head.set_result(None)
-        self._wake_writer()  # an answer before the whole body was taken: stop sending it
 
     def on_body(self, body: bytes) -> None:
         if self.complete:
@@ -156,6 +156,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = self.parser.should_keep_alive()
         self.complete = True
         self._wake()
+        self._wake_writer()  # a whole answer before the whole upload: send() stops sending
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -173,7 +174,15 @@ class UpstreamConnection(asyncio.Protocol):
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
-            self.transport.close()
+            if self.complete:
+                self.transport.close()
+            else:
+                self.transport.abort()  # nothing to flush that the app still wants
+
+    def cancel(self, reason: str) -> None:
+        """Give up on this exchange (the caller went away): wake whoever waits, drop the connection."""
+        self._fail(UpstreamError("reset", reason))
+        self.close()
 
     # -- the exchange --------------------------------------------------------------------------
 
@@ -185,20 +194,28 @@ class UpstreamConnection(asyncio.Protocol):
         self.cut = False
         loop = asyncio.get_running_loop()
         head_ready = self._head = loop.create_future()
-        if len(body) <= WRITE_SLICE:
-            self.transport.write(head + body if body else head)
-        else:
-            self.transport.write(head)
-            view = memoryview(body)
-            for i in range(0, len(body), WRITE_SLICE):
-                if self.closed or head_ready.done():
-                    self.cut = True  # the app answered (or hung up) before taking the whole body
-                    break
-                self.transport.write(view[i:i + WRITE_SLICE])
-                if self._write_paused and not self.closed:
-                    self._drain = loop.create_future()
-                    await self._drain
-        await head_ready
+        try:
+            if len(body) <= WRITE_SLICE:
+                self.transport.write(head + body if body else head)
+            else:
+                self.transport.write(head)
+                view = memoryview(body)
+                for i in range(0, len(body), WRITE_SLICE):
+                    if self.closed or self.complete:
+                        # The app hung up, or gave its whole answer (413, say) before taking the whole
+                        # body: stop sending (RFC 9112 §9.5). An early head alone is not a reason to.
+                        self.cut = True
+                        break
+                    self.transport.write(view[i:i + WRITE_SLICE])
+                    if self._write_paused and not self.closed:
+                        self._drain = loop.create_future()
+                        await self._drain
+            await head_ready
+        except BaseException:
+            if not head_ready.done():
+                head_ready.cancel()  # nobody will wait for it any more
+            self._head = None
+            raise
 
     def take(self) -> bytes:
         """The reply bytes that have arrived and not been taken yet."""
@@ -219,12 +236,14 @@ class UpstreamConnection(asyncio.Protocol):
         await self._data
 
     async def read_all(self) -> bytes:
+        parts: list[bytes] = []
         while not self.complete:
+            if self.chunks:
+                parts.append(self.take())  # also lets reading resume when it was paused
             await self.wait()
-            if self.buffered > READ_HIGH:  # keep reading while everything is gathered
-                self.chunks = [self.take()]
-                self.buffered = len(self.chunks[0])
-        return self.take()
+        if self.chunks:
+            parts.append(self.take())
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def reusable(self) -> bool:
         return self.complete and self.keep_alive and not (self.closed or self.head_only or self.cut)
