@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -109,6 +110,8 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.server.connections.discard(self)
+        if self.server.closing and not self.server.connections:
+            self.server.all_gone.set()
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("the caller closed the connection"))
@@ -264,6 +267,11 @@ class Connection(asyncio.Protocol):
                 if not req.keep_alive:
                     self.close()
                     return
+                if self._write_paused and self._queue:
+                    try:  # a caller that pipelines without reading gets no more replies buffered for it
+                        await self._drained()
+                    except ConnectionError:
+                        return
                 if self._reading_paused and not self._broken and len(self._queue) < MAX_QUEUED // 2 \
                         and self.transport is not None:
                     self._reading_paused = False
@@ -345,7 +353,13 @@ class Connection(asyncio.Protocol):
             self.transport.writelines((f"{len(chunk):x}\r\n".encode(), chunk, b"\r\n"))
         else:
             self.transport.write(chunk)
+        await self._drained()
+
+    async def _drained(self) -> None:
+        """Until the caller has taken what is buffered for it (raises ConnectionResetError if it left)."""
         if self._write_paused:
+            if self.closed:
+                raise ConnectionResetError("the caller closed the connection")
             waiter = asyncio.get_running_loop().create_future()
             self._drain_waiter = waiter
             await waiter
@@ -365,11 +379,18 @@ class InboundServer:
         self.on_error = on_error
         self.connections: set[Connection] = set()
         self.closing = False
+        self.all_gone = asyncio.Event()  # set when closing and the last connection has ended
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
     async def start(self, host: str, port: int, backlog: int = 1024) -> int:
         loop = asyncio.get_running_loop()
+        if port == 0 and host:
+            # A name with several addresses (localhost: 127.0.0.1 and ::1) would get a different free
+            # port on each; listen on the first address only, so the one port reported is the port.
+            infos = await loop.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            if len({info[4][0] for info in infos}) > 1:
+                host = str(infos[0][4][0])
         self._server = await loop.create_server(lambda: Connection(self), host, port, backlog=backlog)
         self._sweeper = loop.call_later(SWEEP_S, self._sweep)
         sockets = list(self._server.sockets)
@@ -389,14 +410,20 @@ class InboundServer:
         for conn in list(self.connections):
             if not conn.busy:
                 conn.close()
+        if not self.connections:
+            self.all_gone.set()
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Let connections finish what they are sending (``grace`` seconds at most), then abort the rest."""
         self.stop_accepting()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self.connections and grace > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.all_gone.wait(), grace)
         for conn in list(self.connections):
-            conn.abort()  # whatever is still open after the grace period
+            conn.abort()  # a caller that stopped reading must not hold the shutdown
         if self._server is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)

@@ -96,16 +96,21 @@ class Receiver:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting, let in-flight exchanges finish (up to ``grace`` seconds), then close."""
-        if self._sweeper is not None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        if self._server is not None:
+            self._server.stop_accepting()
+        while self.in_flight:  # a loop: a pipelined exchange may start in the turn the last one ends
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), remaining)
+        if self._sweeper is not None:  # kept until now: a slow exchange in the grace is still announced
             self._sweeper.cancel()
             self._sweeper = None
         if self._server is not None:
-            self._server.stop_accepting()
-        if self.in_flight:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), grace)
-        if self._server is not None:
-            await self._server.close()
+            await self._server.close(max(0.0, deadline - loop.time()))
             self._server = None
 
     def _on_error(self, exc: Exception) -> None:

@@ -4,6 +4,7 @@ parsed by httptools, no redirects, no decompression, replies handed over as they
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import socket
 import ssl
@@ -17,6 +18,7 @@ from vapi_dev.http1 import NO_BODY_STATUSES, Headers
 POOL_IDLE_S = 4.0  # below Node's 5 s keep-alive timeout, so a pooled connection is rarely closed under us
 READ_HIGH = 1024 * 1024  # reply bytes buffered before reading from the app pauses
 WRITE_SLICE = 1024 * 1024
+MAX_REPLY_HEAD = 256 * 1024  # status line and headers of a reply; more is an invalid reply (502)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
@@ -35,6 +37,10 @@ class UpstreamError(Exception):
         self.stale = stale  # a reused connection failed before any reply byte: safe to retry once
 
 
+class _BadReply(Exception):
+    """Raised from a parser callback: the reply cannot be relayed (the text says why)."""
+
+
 class UpstreamConnection(asyncio.Protocol):
     """One connection to the app; carries one exchange at a time."""
 
@@ -47,11 +53,13 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.head_only = False
         self.cut = False  # the request body was not sent whole: the connection cannot carry another
+        self._closed_by_us = False
         self._begin()
 
     def _begin(self) -> None:
         self.status = 0
         self.reason = b""
+        self.head_size = 0
         self.headers: Headers = []
         self.framed = False  # Content-Length or chunked: the reply ends without the connection ending
         self.content_length: int | None = None
@@ -78,7 +86,8 @@ class UpstreamConnection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except Exception as e:  # httptools.HttpParserError, HttpParserUpgrade: nothing to relay
-            self._fail(UpstreamError("reset", f"{self.pool.target.netloc} sent an invalid HTTP reply ({e})"))
+            why = e.__context__ if isinstance(e.__context__, _BadReply) else e
+            self._fail(UpstreamError("reset", f"{self.pool.target.netloc} sent an invalid HTTP reply ({why})"))
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -87,7 +96,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._wake_writer()  # send() sees the connection closed and waits for the verdict
         if self.complete:
             return
-        if self.status and not self.framed:
+        if self.status and not self.framed and exc is None and not self._closed_by_us:
             self.complete = True  # the reply's body ended with the connection, as its headers said
             self._wake()
             return
@@ -96,7 +105,8 @@ class UpstreamConnection(asyncio.Protocol):
             err = UpstreamError("reset", f"{netloc} closed the connection without a reply",
                                 stale=self.reused and not self.got_bytes)
         else:
-            err = UpstreamError("reset", f"{netloc} closed the connection in the middle of the reply")
+            how = "reset the connection" if exc is not None else "closed the connection"
+            err = UpstreamError("reset", f"{netloc} {how} in the middle of the reply")
         self._fail(err)
 
     def pause_writing(self) -> None:
@@ -114,15 +124,22 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
+        if len(self.reason) > MAX_REPLY_HEAD:
+            raise _BadReply("status line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self.status:  # after the final head come only trailers, which are not relayed
+            self.head_size += len(name) + len(value)
+            if self.head_size > MAX_REPLY_HEAD:
+                raise _BadReply(f"headers over {MAX_REPLY_HEAD // 1024} KB")
             self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
+        if not 100 <= status <= 599:
+            raise _BadReply(f"status {status:03d}")
         if 100 <= status < 200 and status != 101:
-            self.headers, self.reason = [], b""  # an interim reply (100 Continue): the real one follows
+            self.headers, self.reason, self.head_size = [], b"", 0  # an interim reply: the real one follows
             return
         self.status = status
         for k, v in self.headers:
@@ -165,7 +182,9 @@ class UpstreamConnection(asyncio.Protocol):
         _settle(data)
 
     def _fail(self, err: UpstreamError) -> None:
-        self.error = err
+        if self.error is None:
+            self.error = err  # the first cause is the one told
+        err = self.error
         for fut in (self._head, self._data):
             if fut is not None and not fut.done():
                 fut.set_exception(err)
@@ -173,6 +192,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        self._closed_by_us = True
         if self.transport is not None:
             if self.complete:
                 self.transport.close()
@@ -255,18 +275,23 @@ class Pool:
     def __init__(self, target: Target, ssl_context: ssl.SSLContext | None) -> None:
         self.target = target
         self.ssl = ssl_context
-        self._idle: list[UpstreamConnection] = []
+        self._idle: collections.deque[UpstreamConnection] = collections.deque()  # oldest first
         self._all: set[UpstreamConnection] = set()
 
     async def acquire(self) -> UpstreamConnection:
-        now = time.monotonic()
+        self._prune(time.monotonic())
         while self._idle:
-            conn = self._idle.pop()
-            if not conn.closed and now - conn.idle_since < POOL_IDLE_S:
+            conn = self._idle.pop()  # the most recently used: the least likely to be closed by the app
+            if not conn.closed:
                 conn.reused = True
                 return conn
-            conn.close()
         return await self._connect()
+
+    def _prune(self, now: float) -> None:
+        """Close idle connections older than POOL_IDLE_S (the oldest are at the left)."""
+        idle = self._idle
+        while idle and (idle[0].closed or now - idle[0].idle_since >= POOL_IDLE_S):
+            idle.popleft().close()
 
     async def _connect(self) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
@@ -301,8 +326,9 @@ class Pool:
 
     def release(self, conn: UpstreamConnection) -> None:
         if conn.reusable():
-            conn.idle_since = time.monotonic()
+            conn.idle_since = now = time.monotonic()
             self._idle.append(conn)
+            self._prune(now)
         else:
             conn.close()
 
@@ -313,6 +339,6 @@ class Pool:
 
     def close(self) -> None:
         for conn in list(self._all):
-            conn.close()
+            conn.cancel("vapi-dev stopped before the app replied")  # so the record does not blame the app
         self._idle.clear()
         self._all.clear()
