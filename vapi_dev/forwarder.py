@@ -114,7 +114,9 @@ class Forwarder:
         """Send ``ex`` to the app and relay the reply to ``req``'s connection; fills the reply side of ``ex``."""
         url = ex.forward_url or self.target.url_for(ex.path, ex.query)
         ex.forward_url = url
-        head = self._request_head(ex, req, url[len(self._origin):] or "/")
+        # OPTIONS * (asterisk form) asks about the server itself: it is not mapped onto the target path
+        request_target = "*" if ex.path == "*" else url[len(self._origin):] or "/"
+        head = self._request_head(ex, req, request_target)
         conn: UpstreamConnection | None = None
         try:
             async with _timeout(ex.deadline_s):

@@ -64,7 +64,7 @@ class Reply:
     status: int
     body: bytes = b""
     headers: Headers = field(default_factory=list)
-    reason: str = ""
+    reason: str | None = None  # None: the standard phrase for the status
 
 
 def json_reply(status: int, data: object, headers: Headers | None = None) -> Reply:

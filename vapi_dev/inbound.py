@@ -301,7 +301,9 @@ class Connection(asyncio.Protocol):
 
     # -- writing a reply -----------------------------------------------------------------------
 
-    def _encode(self, req: Request | None, status: int, reason: str, headers: Headers, length: int | None) -> bytes:
+    def _encode(self, req: Request | None, status: int, reason: str | None, headers: Headers,
+                length: int | None) -> bytes:
+        """The head of a reply. ``reason`` None is vapi-dev's own reply; a relayed one may be empty."""
         extra = ""
         if status in NO_BODY_STATUSES or 100 <= status < 200:
             pass  # never a body, so no framing header
@@ -315,13 +317,14 @@ class Connection(asyncio.Protocol):
             extra += "Connection: close\r\n"
         elif req.version == "1.0":
             extra += "Connection: keep-alive\r\n"  # HTTP/1.0 persists only when told so
-        return encode_head(f"HTTP/1.1 {status} {reason or reason_for(status)}", headers, extra)
+        phrase = reason_for(status) if reason is None else reason
+        return encode_head(f"HTTP/1.1 {status} {phrase}", headers, extra)
 
     def send(self, req: Request, reply: Reply) -> None:
         """Write a whole reply at once."""
         self.send_whole(req, reply.status, reply.reason, reply.headers, reply.body)
 
-    def send_whole(self, req: Request, status: int, reason: str, headers: Headers, body: bytes,
+    def send_whole(self, req: Request, status: int, reason: str | None, headers: Headers, body: bytes,
                    length: int | None = None) -> None:
         """Write status, headers and the complete body in one write. ``length`` is kept for HEAD."""
         if self.closed or self.transport is None:

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from vapi_dev import vapi
 from vapi_dev.config import Config
@@ -139,10 +140,16 @@ class Receiver:
                 self._idle.set()
 
     async def _exchange(self, req: Request, raw: str) -> None:
-        path, _, query = raw.partition("?")
+        if raw[:1] != "/" and "://" in raw:  # absolute form (RFC 9112 §3.2.2): only path and query go on
+            parts = urlsplit(raw)
+            raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        path, mark, query = raw.partition("?")
         ex = Exchange.begin(req.method, path, query, req.headers, req.body)
         await self._classify(ex)
-        ex.forward_url = self.forwarder.target.url_for(path, query)
+        target = self.forwarder.target
+        ex.forward_url = target.url_for(path, query)
+        if mark and not query and not target.query:
+            ex.forward_url += "?"  # "/p?" reaches the app as sent
         if self.verifier is not None:
             ex.auth = self.verifier(ex)
             if ex.auth is not None and not ex.auth.ok and getattr(self.config.auth, "enforce", False):
