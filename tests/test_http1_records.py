@@ -10,9 +10,9 @@ import struct
 import aiohttp
 import pytest
 
-from tests.conftest import running_listener
+from tests.conftest import Listener, running_listener
 from tests.test_http1 import connect, raw_app, read_request, read_response
-from vapi_dev.exchange import Started
+from vapi_dev.exchange import Exchange, Started
 
 
 def _rst_close(writer: asyncio.StreamWriter) -> None:
@@ -20,6 +20,17 @@ def _rst_close(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+async def post_and_record(lst: Listener) -> tuple[int, Exchange]:
+    """POST {} over a raw socket: the status the caller got and the exchange vapi-dev recorded."""
+    reader, writer = await connect(lst)
+    writer.write(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+    try:
+        status, _, _ = await asyncio.wait_for(read_response(reader), 3)
+    finally:
+        writer.close()
+    return status, (await lst.sink.wait_finished(1, timeout=2))[0]
 
 
 async def test_close_delimited_reply_cut_by_a_reset_is_not_relayed_as_complete() -> None:
@@ -60,13 +71,7 @@ async def test_app_status_000_is_a_bad_gateway_not_a_timeout() -> None:
         await reader.read()
 
     async with raw_app(app) as (base, _), running_listener(base, timeout=1.0) as lst:
-        reader, writer = await connect(lst)
-        writer.write(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
-        try:
-            status, _, _ = await asyncio.wait_for(read_response(reader), 3)
-        finally:
-            writer.close()
-        ex = (await lst.sink.wait_finished(1, timeout=2))[0]
+        status, ex = await post_and_record(lst)
     assert status == 502 and ex.error_kind != "timeout"
 
 
@@ -234,13 +239,7 @@ async def test_app_sending_an_endless_header_block_is_cut_off() -> None:
         await reader.read()
 
     async with raw_app(app) as (base, _), running_listener(base, timeout=1.0) as lst:
-        reader, writer = await connect(lst)
-        writer.write(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
-        try:
-            status, _, _ = await asyncio.wait_for(read_response(reader), 3)
-        finally:
-            writer.close()
-        ex = (await lst.sink.wait_finished(1, timeout=2))[0]
+        status, ex = await post_and_record(lst)
     assert (status, ex.error_kind) == (502, "reset"), \
         f"{status} {ex.error_kind}, after the app sent {sent >> 20} MB of headers"
 
