@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-Headers = list[tuple[str, str]]
+from vapi_dev.exchange import Headers
 
 # RFC 9110 §7.6.1 connection-specific headers, plus the framing headers that are recomputed per hop.
 HOP_BY_HOP = frozenset(
@@ -45,18 +45,6 @@ def encode_head(first_line: str, headers: Headers, extra: str = "") -> bytes:
     return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode("latin-1")
 
 
-def valid_header(name: str, value: str) -> bool:
-    """False for a header that could split the head (CR/LF) or that latin-1 cannot carry."""
-    text = name + value
-    if "\r" in text or "\n" in text or ":" in name or not name:
-        return False
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 @dataclass
 class Reply:
     """A whole reply made by vapi-dev itself (an error, the ping answer, a fallback)."""
@@ -67,9 +55,9 @@ class Reply:
     reason: str | None = None  # None: the standard phrase for the status
 
 
-def json_reply(status: int, data: object, headers: Headers | None = None) -> Reply:
+def json_reply(status: int, data: object) -> Reply:
     body = json.dumps(data).encode()
-    return Reply(status, body, [("Content-Type", "application/json; charset=utf-8"), *(headers or [])])
+    return Reply(status, body, [("Content-Type", "application/json; charset=utf-8")])
 
 
 def json_error(status: int, error: str, detail: str) -> Reply:
