@@ -25,10 +25,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-TOOL_CALLS = {"message": {"type": "tool-calls", "timestamp": 1735732810000, "call": {"id": "call_bench_1"},
-                          "toolCallList": [{"id": "toolcall_123", "type": "function",
-                                            "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}],
-                          "artifact": {"messages": []}, "assistant": {"name": "Weather bot"}}}
+TOOL_CALLS = {
+    "message": {
+        "type": "tool-calls",
+        "timestamp": 1735732810000,
+        "call": {"id": "call_bench_1"},
+        "toolCallList": [
+            {
+                "id": "toolcall_123",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+            }
+        ],
+        "artifact": {"messages": []},
+        "assistant": {"name": "Weather bot"},
+    }
+}
 
 
 def free_port() -> int:
@@ -57,8 +69,12 @@ def to_ms(text: str) -> float:
 
 
 def wrk(url: str, script: Path, connections: int, seconds: int, threads: int) -> dict[str, float]:
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-                          "-s", str(script), url], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = to_ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -93,23 +109,33 @@ def main() -> None:
     body = tmp / "body.json"
     body.write_text(json.dumps(TOOL_CALLS))
     script = tmp / "post.lua"
-    script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      f'local f = io.open("{body}", "rb")\nwrk.body = f:read("*a")\nf:close()\n')
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{body}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+    )
     app_port, proxy_port, dev_port = free_port(), free_port(), free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(subprocess.Popen([PY, str(ROOT / "scripts/bench_app.py"), str(app_port)]))
         wait_port(app_port)
-        procs.append(subprocess.Popen([PY, str(ROOT / "scripts/minimal_proxy.py"), str(proxy_port),
-                                       f"http://127.0.0.1:{app_port}"]))
+        procs.append(
+            subprocess.Popen(
+                [PY, str(ROOT / "scripts/minimal_proxy.py"), str(proxy_port), f"http://127.0.0.1:{app_port}"]
+            )
+        )
         wait_port(proxy_port)
         # vapi-dev prints into a pseudo-terminal, as it would for a developer, and journals as usual.
         master, slave = pty.openpty()
         env = {**os.environ, "VAPI_DEV_HOME": str(tmp / "home"), "COLUMNS": "160"}
         env.pop("NO_COLOR", None)
-        dev = subprocess.Popen([PY, "-m", "vapi_dev", "listen", f"127.0.0.1:{app_port}", "--port", str(dev_port),
-                                *args.listen_args],
-                               stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT)
+        dev = subprocess.Popen(
+            [PY, "-m", "vapi_dev", "listen", f"127.0.0.1:{app_port}", "--port", str(dev_port), *args.listen_args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=ROOT,
+        )
         procs.append(dev)
         os.close(slave)
         printed = [0]
@@ -137,12 +163,18 @@ def main() -> None:
             wrk(url, script, 4, 2, 1)  # warm-up
             lat = wrk(url, script, 1, args.seconds, 1)
             if port == dev_port:
-                print(f"vapi-dev RSS after the 1-connection run: {rss_mb(dev.pid):.1f} MB "
-                      f"(peak {peak_rss_mb(dev.pid):.1f})", flush=True)
+                print(
+                    f"vapi-dev RSS after the 1-connection run: {rss_mb(dev.pid):.1f} MB "
+                    f"(peak {peak_rss_mb(dev.pid):.1f})",
+                    flush=True,
+                )
             thr = wrk(url, script, args.connections, args.seconds, 2)
             if port == dev_port:
-                print(f"vapi-dev RSS after the {args.connections}-connection run: {rss_mb(dev.pid):.1f} MB "
-                      f"(peak {peak_rss_mb(dev.pid):.1f})", flush=True)
+                print(
+                    f"vapi-dev RSS after the {args.connections}-connection run: {rss_mb(dev.pid):.1f} MB "
+                    f"(peak {peak_rss_mb(dev.pid):.1f})",
+                    flush=True,
+                )
             results[name] = {"p50_ms": lat["p50_ms"], "rps": thr["rps"], "non2xx": lat["non2xx"] + thr["non2xx"]}
             if name == "vapi-dev listen":
                 dev_requests = lat["requests"] + thr["requests"]
@@ -158,12 +190,16 @@ def main() -> None:
         print(f"\n| target | median latency, 1 conn | added vs app | throughput, {args.connections} conns | non-2xx |")
         print("|---|---|---|---|---|")
         for name, r in results.items():
-            print(f"| {name} | {r['p50_ms']:.3f} ms | {r['p50_ms'] - base:+.3f} ms | {r['rps']:,.0f} req/s "
-                  f"| {int(r['non2xx'])} |")
+            print(
+                f"| {name} | {r['p50_ms']:.3f} ms | {r['p50_ms'] - base:+.3f} ms | {r['rps']:,.0f} req/s "
+                f"| {int(r['non2xx'])} |"
+            )
         print(f"\nthroughput ratio vapi-dev / minimal proxy: {mine['rps'] / proxy['rps']:.2f} (target >= 0.90)")
         added_mine, added_proxy = mine["p50_ms"] - base, proxy["p50_ms"] - base
-        print(f"added median latency: vapi-dev {added_mine:.3f} ms vs minimal proxy {added_proxy:.3f} ms "
-              f"(target <= proxy + 0.200 ms: {'met' if added_mine <= added_proxy + 0.2 else 'NOT met'})")
+        print(
+            f"added median latency: vapi-dev {added_mine:.3f} ms vs minimal proxy {added_proxy:.3f} ms "
+            f"(target <= proxy + 0.200 ms: {'met' if added_mine <= added_proxy + 0.2 else 'NOT met'})"
+        )
         print(f"peak RSS of vapi-dev after {dev_requests:,} exchanges: {rss:.1f} MB (target <= 100 MB)")
         print(f"terminal output drained: {printed[0]:,} bytes")
     finally:

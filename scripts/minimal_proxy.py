@@ -18,8 +18,9 @@ async def make_app(target: str) -> web.Application:
         assert session is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
-        async with session.request(request.method, target + request.raw_path, headers=headers, data=body,
-                                   allow_redirects=False) as resp:
+        async with session.request(
+            request.method, target + request.raw_path, headers=headers, data=body, allow_redirects=False
+        ) as resp:
             data = await resp.read()
             out = {k: v for k, v in resp.headers.items() if k.lower() not in HOP}
             return web.Response(status=resp.status, body=data, headers=out)

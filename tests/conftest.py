@@ -52,8 +52,14 @@ class AppState:
 def make_app(state: AppState) -> web.Application:
     async def echo(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        state.seen.append({"method": request.method, "path_qs": request.raw_path,
-                           "headers": list(request.headers.items()), "body": body})
+        state.seen.append(
+            {
+                "method": request.method,
+                "path_qs": request.raw_path,
+                "headers": list(request.headers.items()),
+                "body": body,
+            }
+        )
         return web.Response(body=body, headers={"X-App": "echo", "Content-Type": "application/octet-stream"})
 
     async def tool(request: web.Request) -> web.StreamResponse:
@@ -61,8 +67,9 @@ def make_app(state: AppState) -> web.Application:
         msg = data["message"]
         state.seen.append({"path_qs": request.raw_path, "type": msg.get("type")})
         if msg.get("type") == "tool-calls":
-            return web.json_response({"results": [{"toolCallId": c["id"], "result": "Sunny, 21 C"}
-                                                  for c in msg.get("toolCallList", [])]})
+            return web.json_response(
+                {"results": [{"toolCallId": c["id"], "result": "Sunny, 21 C"} for c in msg.get("toolCallList", [])]}
+            )
         if msg.get("type") == "assistant-request":
             return web.json_response({"assistantId": "asst_123"})
         return web.json_response({})
@@ -100,8 +107,10 @@ def make_app(state: AppState) -> web.Application:
     async def gzip_reply(request: web.Request) -> web.StreamResponse:
         import gzip
 
-        return web.Response(body=gzip.compress(b'{"ok": true}'),
-                            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        return web.Response(
+            body=gzip.compress(b'{"ok": true}'),
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
 
     async def reset(request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
@@ -194,8 +203,13 @@ async def running_listener(target: str, **overrides: Any) -> AsyncIterator[Liste
 class CliProcess:
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc = subprocess.Popen([sys.executable, "-m", "vapi_dev", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=full_env, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vapi_dev", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            cwd=ROOT,
+        )
 
     def read_json_line(self, timeout: float = 15.0) -> dict[str, Any]:
         """Next NDJSON line on stdout (bounded wait; the listener prints one per event)."""
@@ -255,8 +269,16 @@ def cli() -> Iterator[Any]:
         p.kill()
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30.0,
-            input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30.0, input: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "vapi_dev", *args], capture_output=True, text=True,
-                          env=full_env, cwd=ROOT, timeout=timeout, input=input.decode() if input else None)
+    return subprocess.run(
+        [sys.executable, "-m", "vapi_dev", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        timeout=timeout,
+        input=input.decode() if input else None,
+    )

@@ -20,9 +20,7 @@ TOKEN = "tok_live_0123456789abcdef"
 HMAC_KEY = "hmac-key-ABCDEFG-123"
 
 
-def vapi_hmac(
-    key: bytes, algorithm: str, message: bytes, *, encoding: str = "hex", prefix: str = ""
-) -> str:
+def vapi_hmac(key: bytes, algorithm: str, message: bytes, *, encoding: str = "hex", prefix: str = "") -> str:
     """What Vapi sends, computed with hmac/hashlib directly (not via vapi_dev)."""
     digest = hmac.new(key, message, getattr(hashlib, algorithm)).digest()
     return prefix + (digest.hex() if encoding == "hex" else base64.b64encode(digest).decode())
@@ -40,6 +38,7 @@ def test_no_auth_configured_gives_none() -> None:
 
 
 # -- X-Vapi-Secret ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["X-Vapi-Secret", "x-vapi-secret", "X-VAPI-SECRET"])
 def test_secret_pass(name: str) -> None:
@@ -65,6 +64,7 @@ def test_secret_fail(headers: Headers, fragment: str) -> None:
 
 # -- bearer -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("cfg", "headers"),
     [
@@ -72,8 +72,7 @@ def test_secret_fail(headers: Headers, fragment: str) -> None:
         (AuthConfig(bearer=TOKEN), [("authorization", f"bearer {TOKEN}")]),
         (AuthConfig(bearer=TOKEN, auth_header="X-Api-Token"), [("x-api-token", f"Bearer {TOKEN}")]),
         # The documented migration path for the legacy secret: header X-Vapi-Secret, prefix off.
-        (AuthConfig(bearer=TOKEN, auth_header="X-Vapi-Secret", bearer_prefix=False),
-         [("X-Vapi-Secret", TOKEN)]),
+        (AuthConfig(bearer=TOKEN, auth_header="X-Vapi-Secret", bearer_prefix=False), [("X-Vapi-Secret", TOKEN)]),
         (AuthConfig(bearer=TOKEN, bearer_prefix=False), [("Authorization", TOKEN)]),
     ],
 )
@@ -89,10 +88,16 @@ def test_bearer_pass(cfg: AuthConfig, headers: Headers) -> None:
         (AuthConfig(bearer=TOKEN), [("Authorization", f"Basic {TOKEN}")], "no 'Bearer ' prefix"),
         (AuthConfig(bearer=TOKEN), [], "no Authorization header"),
         (AuthConfig(bearer=TOKEN), [("X-Vapi-Secret", TOKEN)], "no Authorization header"),
-        (AuthConfig(bearer=TOKEN, auth_header="X-Api-Token"), [("Authorization", f"Bearer {TOKEN}")],
-         "no X-Api-Token header"),
-        (AuthConfig(bearer=TOKEN, bearer_prefix=False), [("Authorization", f"Bearer {TOKEN}")],
-         "prefix is configured off"),
+        (
+            AuthConfig(bearer=TOKEN, auth_header="X-Api-Token"),
+            [("Authorization", f"Bearer {TOKEN}")],
+            "no X-Api-Token header",
+        ),
+        (
+            AuthConfig(bearer=TOKEN, bearer_prefix=False),
+            [("Authorization", f"Bearer {TOKEN}")],
+            "prefix is configured off",
+        ),
         (AuthConfig(bearer=TOKEN, bearer_prefix=False), [("Authorization", "nope")], "does not match"),
     ],
 )
@@ -104,6 +109,7 @@ def test_bearer_fail(cfg: AuthConfig, headers: Headers, fragment: str) -> None:
 
 
 # -- HMAC -------------------------------------------------------------------------------------
+
 
 def _fill(fmt: str, *, ts: str, method: str = "POST", url: str = URL, body: bytes = BODY) -> bytes:
     # Independent of vapi_dev: plain sequential replacement on the format before the body goes in.
@@ -127,8 +133,9 @@ HMAC_CASES = list(
 def test_hmac_options_pass_and_fail(alg: str, enc: str, prefix: str, b64: bool, ts: str) -> None:
     raw_key = HMAC_KEY.encode()
     secret = base64.b64encode(raw_key).decode() if b64 else HMAC_KEY
-    cfg = AuthConfig(hmac_secret=secret, hmac_algorithm=alg, hmac_encoding=enc, hmac_prefix=prefix,
-                     hmac_secret_is_base64=b64)
+    cfg = AuthConfig(
+        hmac_secret=secret, hmac_algorithm=alg, hmac_encoding=enc, hmac_prefix=prefix, hmac_secret_is_base64=b64
+    )
     sig = vapi_hmac(raw_key, alg, f"{ts}.".encode() + BODY, encoding=enc, prefix=prefix)
     good = [("x-signature", sig), ("x-timestamp", ts)]
     assert check(cfg, good) == AuthResult("hmac", True, "")
@@ -136,24 +143,34 @@ def test_hmac_options_pass_and_fail(alg: str, enc: str, prefix: str, b64: bool, 
     failures = [
         check(cfg, good, body=BODY + b" "),  # body changed in transit
         check(cfg, [("x-signature", sig), ("x-timestamp", str(int(ts) + 1))]),  # other timestamp
-        check(cfg, [("x-signature", vapi_hmac(b"other", alg, f"{ts}.".encode() + BODY, encoding=enc,
-                                              prefix=prefix)), ("x-timestamp", ts)]),  # other key
+        check(
+            cfg,
+            [
+                ("x-signature", vapi_hmac(b"other", alg, f"{ts}.".encode() + BODY, encoding=enc, prefix=prefix)),
+                ("x-timestamp", ts),
+            ],
+        ),  # other key
     ]
     if prefix:
-        failures.append(check(cfg, [("x-signature", sig[len(prefix):]), ("x-timestamp", ts)]))
+        failures.append(check(cfg, [("x-signature", sig[len(prefix) :]), ("x-timestamp", ts)]))
     if b64:  # Vapi would have used the decoded key; signing with the text form must fail
         text_sig = vapi_hmac(secret.encode(), alg, f"{ts}.".encode() + BODY, encoding=enc, prefix=prefix)
         failures.append(check(cfg, [("x-signature", text_sig), ("x-timestamp", ts)]))
     for r in failures:
         assert (r.method, r.ok) == ("hmac", False)
         assert r.reason and secret not in r.reason and HMAC_KEY not in r.reason
-        assert sig not in r.reason and (not sig[len(prefix):] or sig[len(prefix):] not in r.reason)
+        assert sig not in r.reason and (not sig[len(prefix) :] or sig[len(prefix) :] not in r.reason)
 
 
 @pytest.mark.parametrize(
     "fmt",
-    ["{timestamp}.{body}", "{body}", "{method}\n{url}\n{timestamp}\n{body}", "{timestamp}:{method}:{url}:{body}",
-     "v1:{timestamp}:{body}"],
+    [
+        "{timestamp}.{body}",
+        "{body}",
+        "{method}\n{url}\n{timestamp}\n{body}",
+        "{timestamp}:{method}:{url}:{body}",
+        "v1:{timestamp}:{body}",
+    ],
 )
 def test_hmac_payload_formats(fmt: str) -> None:
     cfg = AuthConfig(hmac_secret=HMAC_KEY, hmac_payload_format=fmt)
@@ -178,8 +195,12 @@ def test_hmac_body_containing_placeholders_is_signed_raw() -> None:
 
 
 def test_hmac_custom_header_names_and_uppercase_hex() -> None:
-    cfg = AuthConfig(hmac_secret=HMAC_KEY, hmac_signature_header="X-Vapi-Signature",
-                     hmac_timestamp_header="X-Vapi-Timestamp", hmac_algorithm="sha512")
+    cfg = AuthConfig(
+        hmac_secret=HMAC_KEY,
+        hmac_signature_header="X-Vapi-Signature",
+        hmac_timestamp_header="X-Vapi-Timestamp",
+        hmac_algorithm="sha512",
+    )
     sig = vapi_hmac(HMAC_KEY.encode(), "sha512", b"99." + BODY)
     assert check(cfg, [("x-vapi-signature", sig.upper()), ("x-vapi-timestamp", "99")]).ok
     r = check(cfg, [("x-signature", sig), ("x-timestamp", "99")])
@@ -215,12 +236,15 @@ def test_invalid_settings() -> None:
     assert "not base64!!" not in info.value.message
     AuthConfig(secret=SECRET, bearer=TOKEN, hmac_secret=HMAC_KEY).validate()
     # verify() does not raise on bad settings; it reports a failure.
-    r = check(AuthConfig(hmac_secret="not base64!!", hmac_secret_is_base64=True),
-              [("x-signature", "ab"), ("x-timestamp", "1")])
+    r = check(
+        AuthConfig(hmac_secret="not base64!!", hmac_secret_is_base64=True),
+        [("x-signature", "ab"), ("x-timestamp", "1")],
+    )
     assert not r.ok and "base64" in r.reason and "not base64!!" not in r.reason
 
 
 # -- several methods --------------------------------------------------------------------------
+
 
 def test_all_configured_methods_must_pass() -> None:
     cfg = AuthConfig(secret=SECRET, hmac_secret=HMAC_KEY)
@@ -246,10 +270,18 @@ def test_reasons_never_contain_secrets_or_received_values() -> None:
         AuthConfig(hmac_secret=HMAC_KEY),
     ]
     header_sets: list[Headers] = [
-        [("X-Vapi-Secret", received), ("Authorization", received), ("x-signature", received),
-         ("x-timestamp", received)],
-        [("X-Vapi-Secret", received), ("Authorization", f"Bearer {received}"),
-         ("x-signature", f"v1={received}"), ("x-timestamp", "1")],
+        [
+            ("X-Vapi-Secret", received),
+            ("Authorization", received),
+            ("x-signature", received),
+            ("x-timestamp", received),
+        ],
+        [
+            ("X-Vapi-Secret", received),
+            ("Authorization", f"Bearer {received}"),
+            ("x-signature", f"v1={received}"),
+            ("x-timestamp", "1"),
+        ],
     ]
     for cfg, headers in itertools.product(cfgs, header_sets):
         r = check(cfg, headers)
@@ -260,26 +292,39 @@ def test_reasons_never_contain_secrets_or_received_values() -> None:
 
 # -- sign -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("alg", "enc", "prefix", "b64", "ts"), HMAC_CASES[::3])
 def test_sign_matches_vapi_and_verifies(alg: str, enc: str, prefix: str, b64: bool, ts: str) -> None:
     secret = base64.b64encode(HMAC_KEY.encode()).decode() if b64 else HMAC_KEY
-    cfg = AuthConfig(secret=SECRET, bearer=TOKEN, hmac_secret=secret, hmac_algorithm=alg,
-                     hmac_encoding=enc, hmac_prefix=prefix, hmac_secret_is_base64=b64,
-                     hmac_payload_format="{method} {url} {timestamp} {body}")
+    cfg = AuthConfig(
+        secret=SECRET,
+        bearer=TOKEN,
+        hmac_secret=secret,
+        hmac_algorithm=alg,
+        hmac_encoding=enc,
+        hmac_prefix=prefix,
+        hmac_secret_is_base64=b64,
+        hmac_payload_format="{method} {url} {timestamp} {body}",
+    )
     headers = sign(cfg, method="POST", url=URL, body=BODY, timestamp=int(ts))
     as_dict = {k.lower(): v for k, v in headers}
     assert as_dict["x-vapi-secret"] == SECRET
     assert as_dict["authorization"] == f"Bearer {TOKEN}"
     assert as_dict["x-timestamp"] == ts
-    expected = vapi_hmac(HMAC_KEY.encode(), alg, f"POST {URL} {ts} ".encode() + BODY, encoding=enc,
-                         prefix=prefix)
+    expected = vapi_hmac(HMAC_KEY.encode(), alg, f"POST {URL} {ts} ".encode() + BODY, encoding=enc, prefix=prefix)
     assert as_dict["x-signature"] == expected
     assert check(cfg, headers) == AuthResult("secret+bearer+hmac", True, "")
 
 
 def test_sign_defaults_and_custom_names() -> None:
-    cfg = AuthConfig(bearer=TOKEN, auth_header="X-Token", bearer_prefix=False, hmac_secret=HMAC_KEY,
-                     hmac_signature_header="Sig", hmac_timestamp_header="Ts")
+    cfg = AuthConfig(
+        bearer=TOKEN,
+        auth_header="X-Token",
+        bearer_prefix=False,
+        hmac_secret=HMAC_KEY,
+        hmac_signature_header="Sig",
+        hmac_timestamp_header="Ts",
+    )
     headers = sign(cfg, method="POST", url=URL, body=BODY)
     names = [k for k, _ in headers]
     assert names == ["X-Token", "Sig", "Ts"]
@@ -290,8 +335,9 @@ def test_sign_defaults_and_custom_names() -> None:
 
 
 def test_secret_values_and_header_names() -> None:
-    cfg = AuthConfig(secret=SECRET, bearer=TOKEN, auth_header="X-Token", hmac_secret=HMAC_KEY,
-                     hmac_signature_header="Sig")
+    cfg = AuthConfig(
+        secret=SECRET, bearer=TOKEN, auth_header="X-Token", hmac_secret=HMAC_KEY, hmac_signature_header="Sig"
+    )
     assert cfg.secret_values() == [SECRET, TOKEN, HMAC_KEY]
     assert cfg.enabled and cfg.methods == ["secret", "bearer", "hmac"]
     assert cfg.secret_header_names() == ["X-Vapi-Secret", "X-Token", "Sig"]

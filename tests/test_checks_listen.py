@@ -14,11 +14,17 @@ from aiohttp import web
 
 from tests.conftest import AppState, free_port
 
-TOOL_CALL = {"message": {"type": "tool-calls", "call": {"id": "call_1"},
-                         "phoneNumber": {"twilioAuthToken": "TWILIO-SECRET-123", "twilioAccountSid": "AC1"},
-                         "toolCallList": [
-                             {"id": "tc1", "type": "function", "function": {"name": "a", "arguments": {}}},
-                             {"id": "tc2", "type": "function", "function": {"name": "b", "arguments": "{}"}}]}}
+TOOL_CALL = {
+    "message": {
+        "type": "tool-calls",
+        "call": {"id": "call_1"},
+        "phoneNumber": {"twilioAuthToken": "TWILIO-SECRET-123", "twilioAccountSid": "AC1"},
+        "toolCallList": [
+            {"id": "tc1", "type": "function", "function": {"name": "a", "arguments": {}}},
+            {"id": "tc2", "type": "function", "function": {"name": "b", "arguments": "{}"}},
+        ],
+    }
+}
 BODY = json.dumps(TOOL_CALL).encode()
 
 

@@ -19,10 +19,23 @@ from vapi_dev.ndjson import NdjsonSink
 from vapi_dev.render import TerminalSink, make_console
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-TOOL_CALL = (b'{"message":{"type":"tool-calls","call":{"id":"call_9f3a2b"},"toolCallList":'
-             b'[{"id":"tc1","type":"function","function":{"name":"get_weather","arguments":{"city":"Paris"}}}]}}')
-EXCHANGE_FIELDS = {"id", "received_at", "method", "path", "message_type", "call_id", "status", "duration_ms",
-                   "request_bytes", "response_bytes", "error"}
+TOOL_CALL = (
+    b'{"message":{"type":"tool-calls","call":{"id":"call_9f3a2b"},"toolCallList":'
+    b'[{"id":"tc1","type":"function","function":{"name":"get_weather","arguments":{"city":"Paris"}}}]}}'
+)
+EXCHANGE_FIELDS = {
+    "id",
+    "received_at",
+    "method",
+    "path",
+    "message_type",
+    "call_id",
+    "status",
+    "duration_ms",
+    "request_bytes",
+    "response_bytes",
+    "error",
+}
 
 
 async def _post(url: str, body: bytes) -> tuple[int, bytes]:
@@ -140,8 +153,7 @@ async def _render(color: bool | None, *events: Any, **cfg: Any) -> str:
 
 
 async def test_colour_and_plain_rendering() -> None:
-    ready = Ready(local_url="http://127.0.0.1:4242", forward_to="http://localhost:3000", public_url=None,
-                  tunnel="none")
+    ready = Ready(local_url="http://127.0.0.1:4242", forward_to="http://localhost:3000", public_url=None, tunnel="none")
     ex = _exchange()
     coloured = await _render(True, ready, Finished(ex))
     plain = await _render(False, ready, Finished(ex))
@@ -154,8 +166,9 @@ async def test_colour_and_plain_rendering() -> None:
 
 
 async def test_error_problem_and_verbose_lines() -> None:
-    ex = _exchange(status=502, error="nothing is listening on 127.0.0.1:3000 — is your server running?",
-                   error_kind="unreachable")
+    ex = _exchange(
+        status=502, error="nothing is listening on 127.0.0.1:3000 — is your server running?", error_kind="unreachable"
+    )
     ex.problems.append(Problem("warning", "x", "replied in 15 s, 75 % of the 20 s deadline"))
     out = await _render(False, Finished(ex), Notice("warning", "heads up"), verbose=True)
     assert "✗ nothing is listening on 127.0.0.1:3000" in out
@@ -166,10 +179,16 @@ async def test_error_problem_and_verbose_lines() -> None:
 
 async def test_filters_and_chatty_collapse() -> None:
     a = _exchange()
-    b = _exchange(message_type="speech-update", reply_needed=False,
-                  payload={"message": {"type": "speech-update", "role": "user", "status": "started"}})
-    c = _exchange(message_type="speech-update", reply_needed=False,
-                  payload={"message": {"type": "speech-update", "role": "user", "status": "stopped"}})
+    b = _exchange(
+        message_type="speech-update",
+        reply_needed=False,
+        payload={"message": {"type": "speech-update", "role": "user", "status": "started"}},
+    )
+    c = _exchange(
+        message_type="speech-update",
+        reply_needed=False,
+        payload={"message": {"type": "speech-update", "role": "user", "status": "stopped"}},
+    )
     out = await _render(False, Finished(a), Finished(b), Finished(c))
     assert "2× speech-update" in out
     out = await _render(False, Finished(a), Finished(b), Finished(c), all=True)
@@ -224,9 +243,24 @@ def test_unknown_filter_type_is_warned_about() -> None:
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "vapi_dev", "listen", "--tunnel", "none", "--port", "0",
-                             "--json", "--events", "tool-call"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vapi_dev",
+            "listen",
+            "--tunnel",
+            "none",
+            "--port",
+            "0",
+            "--json",
+            "--events",
+            "tool-call",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     assert __import__("json").loads(proc.stdout.readline())["event"] == "ready"
     notice = __import__("json").loads(proc.stdout.readline())

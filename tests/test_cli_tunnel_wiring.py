@@ -36,11 +36,22 @@ async def _post(url: str, body: bytes) -> tuple[int, bytes]:
         return r.status, await r.read()
 
 
-async def test_ngrok_tunnel_end_to_end_and_no_agent_left(fake_app: tuple[str, AppState], cli: Any,
-                                                         agent_env: dict[str, str]) -> None:
+async def test_ngrok_tunnel_end_to_end_and_no_agent_left(
+    fake_app: tuple[str, AppState], cli: Any, agent_env: dict[str, str]
+) -> None:
     base, state = fake_app
-    proc = cli("listen", base + "/tool", "--port", "0", "--json", "--tunnel", "ngrok", "--ngrok-config",
-               agent_env["config"], env={"NGROK_AUTHTOKEN": TOKEN})
+    proc = cli(
+        "listen",
+        base + "/tool",
+        "--port",
+        "0",
+        "--json",
+        "--tunnel",
+        "ngrok",
+        "--ngrok-config",
+        agent_env["config"],
+        env={"NGROK_AUTHTOKEN": TOKEN},
+    )
     ready = await asyncio.to_thread(proc.read_json_line)
     assert ready["event"] == "ready" and ready["tunnel"] == "ngrok"
     public = ready["public_url"]
@@ -65,14 +76,28 @@ async def test_ngrok_tunnel_end_to_end_and_no_agent_left(fake_app: tuple[str, Ap
     assert not any(alive(p) for p in agents), "an ngrok agent outlived vapi-dev"
 
 
-@pytest.mark.parametrize(("scenario", "expected"), [
-    ("invalid_token", "rejected the auth token"),
-    ("session_limit", "maximum number of agents"),
-])
-def test_ngrok_errors_are_one_sentence_without_the_token(agent_env: dict[str, str], scenario: str,
-                                                         expected: str) -> None:
-    r = run_cli("listen", "--port", "0", "--tunnel", "ngrok", "--ngrok-config", agent_env["config"],
-                "--ngrok-timeout", "3", env={"NGROK_AUTHTOKEN": TOKEN, "FAKE_NGROK_SCENARIO": scenario})
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        ("invalid_token", "rejected the auth token"),
+        ("session_limit", "maximum number of agents"),
+    ],
+)
+def test_ngrok_errors_are_one_sentence_without_the_token(
+    agent_env: dict[str, str], scenario: str, expected: str
+) -> None:
+    r = run_cli(
+        "listen",
+        "--port",
+        "0",
+        "--tunnel",
+        "ngrok",
+        "--ngrok-config",
+        agent_env["config"],
+        "--ngrok-timeout",
+        "3",
+        env={"NGROK_AUTHTOKEN": TOKEN, "FAKE_NGROK_SCENARIO": scenario},
+    )
     assert r.returncode == 1, r.stderr
     assert expected in r.stderr.lower() or expected in r.stderr
     assert TOKEN not in r.stdout + r.stderr and "Traceback" not in r.stderr
@@ -88,9 +113,12 @@ def test_auto_without_token_is_local_only_with_a_notice(agent_env: dict[str, str
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "vapi_dev", "listen", "--port", "0", "--json",
-                             "--ngrok-config", agent_env["config"]], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vapi_dev", "listen", "--port", "0", "--json", "--ngrok-config", agent_env["config"]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     ready = json.loads(proc.stdout.readline())
     proc.send_signal(signal.SIGINT)
@@ -107,9 +135,19 @@ def test_auto_without_token_is_local_only_with_a_notice(agent_env: dict[str, str
 async def vapi_api() -> Any:
     api = FakeVapiApi(key="k-test")
     await api.start()
-    api.add("assistant", {"id": "asst_1", "name": "Weather bot",
-                          "server": {"url": "https://prod.example/vapi", "credentialId": "cred_1",
-                                     "timeoutSeconds": 12, "headers": {"X-Env": "prod"}}})
+    api.add(
+        "assistant",
+        {
+            "id": "asst_1",
+            "name": "Weather bot",
+            "server": {
+                "url": "https://prod.example/vapi",
+                "credentialId": "cred_1",
+                "timeoutSeconds": 12,
+                "headers": {"X-Env": "prod"},
+            },
+        },
+    )
     api.add("phone-number", {"id": "pn_1", "number": "+15555550199", "provider": "twilio"})
     yield api
     await api.stop()
@@ -119,9 +157,23 @@ async def test_listen_points_resources_and_restores_on_sigint(vapi_api: FakeVapi
     port = free_port()
     public = f"http://127.0.0.1:{port}"  # a "tunnel you run yourself" that reaches the receiver
     before = vapi_api.get("assistant", "asst_1")
-    proc = cli("listen", "--port", str(port), "--json", "--public-url", public, "--assistant", "asst_1",
-               "--phone-number", "pn_1", "--path", "/webhook", "--vapi-api-url", vapi_api.url,
-               env={"VAPI_API_KEY": "k-test"})
+    proc = cli(
+        "listen",
+        "--port",
+        str(port),
+        "--json",
+        "--public-url",
+        public,
+        "--assistant",
+        "asst_1",
+        "--phone-number",
+        "pn_1",
+        "--path",
+        "/webhook",
+        "--vapi-api-url",
+        vapi_api.url,
+        env={"VAPI_API_KEY": "k-test"},
+    )
     ready = await asyncio.to_thread(proc.read_json_line)
     assert ready["public_url"] == public
     for _ in range(200):  # the PATCHes follow the ready line
@@ -130,8 +182,7 @@ async def test_listen_points_resources_and_restores_on_sigint(vapi_api: FakeVapi
         await asyncio.sleep(0.02)
     server = vapi_api.get("assistant", "asst_1")["server"]
     assert server["url"] == public + "/webhook"
-    assert {k: v for k, v in server.items() if k != "url"} == \
-        {k: v for k, v in before["server"].items() if k != "url"}
+    assert {k: v for k, v in server.items() if k != "url"} == {k: v for k, v in before["server"].items() if k != "url"}
     assert vapi_api.get("phone-number", "pn_1")["server"]["url"] == public + "/webhook"
     code, out, err = await asyncio.to_thread(proc.interrupt)
     assert code == 0, err
@@ -143,8 +194,19 @@ async def test_listen_points_resources_and_restores_on_sigint(vapi_api: FakeVapi
 async def test_kill_9_then_restore(vapi_api: FakeVapiApi, cli: Any) -> None:
     port = free_port()
     before = vapi_api.get("assistant", "asst_1")["server"]
-    proc = cli("listen", "--port", str(port), "--json", "--public-url", f"http://127.0.0.1:{port}",
-               "--assistant", "asst_1", "--vapi-api-url", vapi_api.url, env={"VAPI_API_KEY": "k-test"})
+    proc = cli(
+        "listen",
+        "--port",
+        str(port),
+        "--json",
+        "--public-url",
+        f"http://127.0.0.1:{port}",
+        "--assistant",
+        "asst_1",
+        "--vapi-api-url",
+        vapi_api.url,
+        env={"VAPI_API_KEY": "k-test"},
+    )
     await asyncio.to_thread(proc.read_json_line)
     for _ in range(200):
         if vapi_api.patches():
@@ -168,30 +230,72 @@ async def test_kill_9_then_restore(vapi_api: FakeVapiApi, cli: Any) -> None:
 async def test_bad_key_changes_nothing_and_is_never_printed(vapi_api: FakeVapiApi) -> None:
     port = free_port()
     before = vapi_api.get("assistant", "asst_1")
-    r = await asyncio.to_thread(run_cli, "listen", "--port", str(port), "--public-url",
-                                f"http://127.0.0.1:{port}", "--assistant", "asst_1", "--vapi-api-url",
-                                vapi_api.url, env={"VAPI_API_KEY": "wrong-key-123"})
+    r = await asyncio.to_thread(
+        run_cli,
+        "listen",
+        "--port",
+        str(port),
+        "--public-url",
+        f"http://127.0.0.1:{port}",
+        "--assistant",
+        "asst_1",
+        "--vapi-api-url",
+        vapi_api.url,
+        env={"VAPI_API_KEY": "wrong-key-123"},
+    )
     assert r.returncode == 1
     assert "wrong-key-123" not in r.stdout + r.stderr and "Traceback" not in r.stderr
     assert vapi_api.get("assistant", "asst_1") == before and vapi_api.patches() == []
-    r = await asyncio.to_thread(run_cli, "listen", "--port", str(port), "--public-url",
-                                f"http://127.0.0.1:{port}", "--assistant", "asst_nope", "--vapi-api-url",
-                                vapi_api.url, env={"VAPI_API_KEY": "k-test"})
+    r = await asyncio.to_thread(
+        run_cli,
+        "listen",
+        "--port",
+        str(port),
+        "--public-url",
+        f"http://127.0.0.1:{port}",
+        "--assistant",
+        "asst_nope",
+        "--vapi-api-url",
+        vapi_api.url,
+        env={"VAPI_API_KEY": "k-test"},
+    )
     assert r.returncode == 1 and "asst_nope" in r.stderr
     assert vapi_api.patches() == []
 
 
 def test_wiring_needs_a_public_url() -> None:
-    r = run_cli("listen", "--tunnel", "none", "--assistant", "a1", "--port", "0",
-                env={"VAPI_API_KEY": "k", "PATH": os.environ["PATH"]})
+    r = run_cli(
+        "listen",
+        "--tunnel",
+        "none",
+        "--assistant",
+        "a1",
+        "--port",
+        "0",
+        env={"VAPI_API_KEY": "k", "PATH": os.environ["PATH"]},
+    )
     assert r.returncode == 2 and "need a public URL" in r.stderr
 
 
-async def test_tunnel_recovery_announces_and_repoints(vapi_api: FakeVapiApi, cli: Any,
-                                                      agent_env: dict[str, str]) -> None:
-    proc = cli("listen", str(free_port()), "--port", "0", "--json", "--tunnel", "ngrok", "--ngrok-config",
-               agent_env["config"], "--assistant", "asst_1", "--vapi-api-url", vapi_api.url,
-               env={"NGROK_AUTHTOKEN": TOKEN, "VAPI_API_KEY": "k-test"})
+async def test_tunnel_recovery_announces_and_repoints(
+    vapi_api: FakeVapiApi, cli: Any, agent_env: dict[str, str]
+) -> None:
+    proc = cli(
+        "listen",
+        str(free_port()),
+        "--port",
+        "0",
+        "--json",
+        "--tunnel",
+        "ngrok",
+        "--ngrok-config",
+        agent_env["config"],
+        "--assistant",
+        "asst_1",
+        "--vapi-api-url",
+        vapi_api.url,
+        env={"NGROK_AUTHTOKEN": TOKEN, "VAPI_API_KEY": "k-test"},
+    )
     ready = await asyncio.to_thread(proc.read_json_line)
     first_url = ready["public_url"]
     for _ in range(200):
@@ -224,8 +328,17 @@ async def test_tunnel_recovery_announces_and_repoints(vapi_api: FakeVapiApi, cli
 
 async def test_org_prints_dashboard_steps_with_the_public_url(cli: Any) -> None:
     port = free_port()
-    proc = cli("listen", "--port", str(port), "--json", "--public-url", f"http://127.0.0.1:{port}", "--org",
-               "--path", "/webhook")
+    proc = cli(
+        "listen",
+        "--port",
+        str(port),
+        "--json",
+        "--public-url",
+        f"http://127.0.0.1:{port}",
+        "--org",
+        "--path",
+        "/webhook",
+    )
     assert (await asyncio.to_thread(proc.read_json_line))["event"] == "ready"
     hint = await asyncio.to_thread(proc.read_json_line)
     assert hint["event"] == "notice"

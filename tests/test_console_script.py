@@ -22,19 +22,22 @@ def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([exe, *args], capture_output=True, text=True, env=env, timeout=60)
 
 
-@pytest.mark.parametrize(("args", "code", "expected"), [
-    (["--version"], 0, "vapi-dev 0.1.0"),
-    (["--help"], 0, "listen"),
-    (["listen", "--help"], 0, "--forward-to"),
-    (["listen", "not a target!"], 2, "error:"),
-    (["trigger", "--list"], 0, "tool-calls"),
-    (["trigger", "no-such-type"], 2, "no-such-type"),
-    (["events"], 1, "run `vapi-dev listen` first"),
-    (["show", "last"], 1, ""),
-    (["replay", "last"], 1, ""),
-    (["export", "--call", "nope"], 1, ""),
-    (["restore"], 0, "nothing to restore"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (["--version"], 0, "vapi-dev 0.1.0"),
+        (["--help"], 0, "listen"),
+        (["listen", "--help"], 0, "--forward-to"),
+        (["listen", "not a target!"], 2, "error:"),
+        (["trigger", "--list"], 0, "tool-calls"),
+        (["trigger", "no-such-type"], 2, "no-such-type"),
+        (["events"], 1, "run `vapi-dev listen` first"),
+        (["show", "last"], 1, ""),
+        (["replay", "last"], 1, ""),
+        (["export", "--call", "nope"], 1, ""),
+        (["restore"], 0, "nothing to restore"),
+    ],
+)
 def test_commands(tmp_path: Path, args: list[str], code: int, expected: str) -> None:
     r = run(*args, home=tmp_path)
     assert r.returncode == code, (args, r.stdout, r.stderr)

@@ -17,18 +17,32 @@ JSON_CT = [("Content-Type", "application/json; charset=utf-8")]
 def tool_payload(shape: str = "toolCallList", ids: tuple[str, ...] = ("tc_1",)) -> dict[str, Any]:
     calls: list[dict[str, Any]]
     if shape == "toolCallList":
-        msg: dict[str, Any] = {"toolCallList": [
-            {"id": i, "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
-            for i in ids]}
+        msg: dict[str, Any] = {
+            "toolCallList": [
+                {"id": i, "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+                for i in ids
+            ]
+        }
     elif shape == "string-args":
-        msg = {"toolCallList": [
-            {"id": i, "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
-            for i in ids]}
+        msg = {
+            "toolCallList": [
+                {"id": i, "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+                for i in ids
+            ]
+        }
     elif shape == "toolWithToolCallList":
-        calls = [{"type": "function", "function": {"name": "get_weather"},
-                  "toolCall": {"id": i, "type": "function",
-                               "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}}
-                 for i in ids]
+        calls = [
+            {
+                "type": "function",
+                "function": {"name": "get_weather"},
+                "toolCall": {
+                    "id": i,
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                },
+            }
+            for i in ids
+        ]
         msg = {"toolWithToolCallList": calls}
     elif shape == "toolCalls":
         msg = {"toolCalls": [{"id": i, "name": "get_weather", "parameters": {"city": "Paris"}} for i in ids]}
@@ -40,12 +54,12 @@ def tool_payload(shape: str = "toolCallList", ids: tuple[str, ...] = ("tc_1",)) 
 
 PAYLOADS: dict[str, dict[str, Any]] = {
     "tool-calls": tool_payload(ids=("tc_1", "tc_2")),
-    "function-call": {"message": {"type": "function-call",
-                                  "functionCall": {"name": "lookup", "parameters": {"q": "x"}}}},
+    "function-call": {
+        "message": {"type": "function-call", "functionCall": {"name": "lookup", "parameters": {"q": "x"}}}
+    },
     "assistant-request": {"message": {"type": "assistant-request", "call": {"id": "call_1"}}},
     "transfer-destination-request": {"message": {"type": "transfer-destination-request"}},
-    "handoff-destination-request": {"message": {"type": "handoff-destination-request",
-                                                "parameters": {}}},
+    "handoff-destination-request": {"message": {"type": "handoff-destination-request", "parameters": {}}},
     "knowledge-base-request": {"message": {"type": "knowledge-base-request", "messages": []}},
     "call.endpointing.request": {"message": {"type": "call.endpointing.request"}},
     "campaign.predial": {"message": {"type": "campaign.predial"}},
@@ -86,11 +100,24 @@ def codes(ex: Exchange) -> list[str]:
 
 
 GOOD: list[tuple[str, Any]] = [
-    ("tool-calls", {"results": [{"toolCallId": "tc_1", "name": "get_weather", "result": "Sunny"},
-                                {"toolCallId": "tc_2", "error": "Weather service down"}]}),
+    (
+        "tool-calls",
+        {
+            "results": [
+                {"toolCallId": "tc_1", "name": "get_weather", "result": "Sunny"},
+                {"toolCallId": "tc_2", "error": "Weather service down"},
+            ]
+        },
+    ),
     ("tool-calls", {"error": "tools are down"}),
-    ("tool-calls", {"messageResponse": {"results": [{"toolCallId": "tc_1", "result": "a"},
-                                                    {"toolCallId": "tc_2", "result": "b"}]}}),
+    (
+        "tool-calls",
+        {
+            "messageResponse": {
+                "results": [{"toolCallId": "tc_1", "result": "a"}, {"toolCallId": "tc_2", "result": "b"}]
+            }
+        },
+    ),
     ("function-call", {"result": "done"}),
     ("assistant-request", {"assistantId": "asst_1"}),
     ("assistant-request", {"assistant": {"firstMessage": "Hi"}, "assistantOverrides": {"x": 1}}),
@@ -101,8 +128,13 @@ GOOD: list[tuple[str, Any]] = [
     ("assistant-request", {"destination": {"type": "number", "number": "+15555550111"}}),
     ("assistant-request", {"error": "Sorry, we are closed."}),
     ("assistant-request", {"messageResponse": {"assistantId": "asst_1"}}),
-    ("transfer-destination-request", {"destination": {"type": "number", "number": "+1555"},
-                                      "message": {"type": "request-start", "content": "Transferring"}}),
+    (
+        "transfer-destination-request",
+        {
+            "destination": {"type": "number", "number": "+1555"},
+            "message": {"type": "request-start", "content": "Transferring"},
+        },
+    ),
     ("transfer-destination-request", {"error": "no agent available"}),
     ("handoff-destination-request", {"destination": {"type": "assistant", "assistantName": "B"}}),
     ("handoff-destination-request", {"error": "no"}),
@@ -142,24 +174,51 @@ BAD: list[tuple[str, Any, list[str]]] = [
     (T, {"result": "x"}, [f"{T}.missing-results"]),
     (T, {"results": [{"toolCallId": "tc_1", "result": "x"}]}, [f"{T}.missing-result"]),
     (T, {"results": []}, [f"{T}.missing-result", f"{T}.missing-result"]),
-    (T, {"results": [{"toolCallId": "tc_1", "result": "x"}, {"toolCallId": "tc_2", "result": "y"},
-                     {"toolCallId": "tc_1", "result": "z"}]}, [f"{T}.duplicate-result"]),
-    (T, {"results": [{"toolCallId": "tc_1", "result": "x"}, {"toolCallId": "tc_2", "result": "y"},
-                     {"toolCallId": "tc_9", "result": "z"}]}, [f"{T}.unknown-tool-call-id"]),
-    (T, {"results": [{"toolCallId": "tc_1", "result": {"temp": 21}}, {"toolCallId": "tc_2", "result": "y"}]},
-     [f"{T}.result-not-string"]),
-    (T, {"results": [{"toolCallId": "tc_1", "error": {"code": 1}}, {"toolCallId": "tc_2", "result": "y"}]},
-     [f"{T}.error-not-string"]),
-    (T, {"results": [{"toolCallId": "tc_1", "result": "a\nb"}, {"toolCallId": "tc_2", "error": "c\r\nd"}]},
-     [f"{T}.line-break", f"{T}.line-break"]),
-    (T, {"results": [{"toolCallId": "tc_1"}, {"toolCallId": "tc_2", "result": "y"}]},
-     [f"{T}.no-result-or-error"]),
-    (T, {"results": [{"result": "x"}, {"toolCallId": "tc_2", "result": "y"}]},
-     [f"{T}.missing-result", f"{T}.missing-tool-call-id"]),
-    (T, {"results": ["x", {"toolCallId": "tc_2", "result": "y"}]},
-     [f"{T}.missing-result", f"{T}.result-not-object"]),
-    (T, {"results": [{"toolCallId": "tc_2", "result": "y"}, {"toolCallId": "tc_1", "result": "x"}]},
-     [f"{T}.order"]),
+    (
+        T,
+        {
+            "results": [
+                {"toolCallId": "tc_1", "result": "x"},
+                {"toolCallId": "tc_2", "result": "y"},
+                {"toolCallId": "tc_1", "result": "z"},
+            ]
+        },
+        [f"{T}.duplicate-result"],
+    ),
+    (
+        T,
+        {
+            "results": [
+                {"toolCallId": "tc_1", "result": "x"},
+                {"toolCallId": "tc_2", "result": "y"},
+                {"toolCallId": "tc_9", "result": "z"},
+            ]
+        },
+        [f"{T}.unknown-tool-call-id"],
+    ),
+    (
+        T,
+        {"results": [{"toolCallId": "tc_1", "result": {"temp": 21}}, {"toolCallId": "tc_2", "result": "y"}]},
+        [f"{T}.result-not-string"],
+    ),
+    (
+        T,
+        {"results": [{"toolCallId": "tc_1", "error": {"code": 1}}, {"toolCallId": "tc_2", "result": "y"}]},
+        [f"{T}.error-not-string"],
+    ),
+    (
+        T,
+        {"results": [{"toolCallId": "tc_1", "result": "a\nb"}, {"toolCallId": "tc_2", "error": "c\r\nd"}]},
+        [f"{T}.line-break", f"{T}.line-break"],
+    ),
+    (T, {"results": [{"toolCallId": "tc_1"}, {"toolCallId": "tc_2", "result": "y"}]}, [f"{T}.no-result-or-error"]),
+    (
+        T,
+        {"results": [{"result": "x"}, {"toolCallId": "tc_2", "result": "y"}]},
+        [f"{T}.missing-result", f"{T}.missing-tool-call-id"],
+    ),
+    (T, {"results": ["x", {"toolCallId": "tc_2", "result": "y"}]}, [f"{T}.missing-result", f"{T}.result-not-object"]),
+    (T, {"results": [{"toolCallId": "tc_2", "result": "y"}, {"toolCallId": "tc_1", "result": "x"}]}, [f"{T}.order"]),
     (T, {"error": 42}, [f"{T}.error-not-string"]),
     (T, {"messageResponse": {"results": {}}}, [f"{T}.results-not-array"]),
     ("function-call", {"results": []}, ["function-call.missing-result"]),
@@ -173,24 +232,34 @@ BAD: list[tuple[str, Any, list[str]]] = [
     ("assistant-request", {"error": ""}, ["assistant-request.error-not-string"]),
     ("assistant-request", {"error": {"x": 1}}, ["assistant-request.error-not-string"]),
     ("assistant-request", {"destination": "+1555"}, ["assistant-request.destination-invalid"]),
-    ("assistant-request", {"destination": {"type": "number", "number": "+1"}, "assistantId": "a"},
-     ["assistant-request.destination-with-assistant"]),
+    (
+        "assistant-request",
+        {"destination": {"type": "number", "number": "+1"}, "assistantId": "a"},
+        ["assistant-request.destination-with-assistant"],
+    ),
     ("transfer-destination-request", {}, ["transfer-destination-request.missing-destination"]),
-    ("transfer-destination-request", {"destination": "+1555"},
-     ["transfer-destination-request.destination-invalid"]),
-    ("transfer-destination-request", {"destination": {"number": "+1555"}},
-     ["transfer-destination-request.destination-no-type"]),
+    ("transfer-destination-request", {"destination": "+1555"}, ["transfer-destination-request.destination-invalid"]),
+    (
+        "transfer-destination-request",
+        {"destination": {"number": "+1555"}},
+        ["transfer-destination-request.destination-no-type"],
+    ),
     ("transfer-destination-request", {"error": ["x"]}, ["transfer-destination-request.error-not-string"]),
     ("handoff-destination-request", {"result": "ok"}, ["handoff-destination-request.missing-destination"]),
     ("handoff-destination-request", {"destination": []}, ["handoff-destination-request.destination-invalid"]),
     ("knowledge-base-request", {}, ["knowledge-base-request.missing-documents"]),
     ("knowledge-base-request", {"documents": {"content": "x"}}, ["knowledge-base-request.documents-not-array"]),
-    ("knowledge-base-request", {"documents": [{"similarity": 0.5}]},
-     ["knowledge-base-request.document-missing-content"]),
-    ("knowledge-base-request", {"documents": [{"content": "x", "similarity": "0.5"}]},
-     ["knowledge-base-request.document-bad-similarity"]),
-    ("knowledge-base-request", {"documents": [{"content": "x"}]},
-     ["knowledge-base-request.document-bad-similarity"]),
+    (
+        "knowledge-base-request",
+        {"documents": [{"similarity": 0.5}]},
+        ["knowledge-base-request.document-missing-content"],
+    ),
+    (
+        "knowledge-base-request",
+        {"documents": [{"content": "x", "similarity": "0.5"}]},
+        ["knowledge-base-request.document-bad-similarity"],
+    ),
+    ("knowledge-base-request", {"documents": [{"content": "x"}]}, ["knowledge-base-request.document-bad-similarity"]),
     ("knowledge-base-request", {"documents": ["x"]}, ["knowledge-base-request.document-not-object"]),
     ("knowledge-base-request", {"message": "speak this"}, ["knowledge-base-request.message-invalid"]),
     ("call.endpointing.request", {}, ["call.endpointing.request.missing-timeout"]),
@@ -214,8 +283,11 @@ def test_non_string_result_is_only_a_warning() -> None:
     reply = {"results": [{"toolCallId": "tc_1", "result": 21}, {"toolCallId": "tc_2", "result": "y"}]}
     [p] = check_reply(make("tool-calls", reply))
     assert p.level == "warning"
-    [p] = check_reply(make("tool-calls", {"results": [{"toolCallId": "tc_1", "result": "a\nb"},
-                                                      {"toolCallId": "tc_2", "result": "y"}]}))
+    [p] = check_reply(
+        make(
+            "tool-calls", {"results": [{"toolCallId": "tc_1", "result": "a\nb"}, {"toolCallId": "tc_2", "result": "y"}]}
+        )
+    )
     assert p.level == "error"
 
 

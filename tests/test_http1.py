@@ -88,9 +88,12 @@ async def test_pipelined_requests_are_answered_in_order(fake_app: tuple[str, App
     base, _ = fake_app
     async with running_listener(base) as lst:
         reader, writer = await connect(lst)
-        writer.write(b"".join(
-            f"POST /p{i} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(word)}\r\n\r\n{word}".encode()
-            for i, word in enumerate(["one", "two", "three"])))
+        writer.write(
+            b"".join(
+                f"POST /p{i} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(word)}\r\n\r\n{word}".encode()
+                for i, word in enumerate(["one", "two", "three"])
+            )
+        )
         bodies = [(await read_response(reader))[2] for _ in range(3)]
         writer.close()
     assert bodies == [b"one", b"two", b"three"]

@@ -16,9 +16,10 @@ from tests.test_http1 import connect, raw_app, read_request, read_response
 async def test_whole_reply_arriving_in_two_reads_does_not_hang_the_event_loop(cli: Any) -> None:
     """A small JSON reply (Content-Length, so 'whole') whose body comes in two TCP reads: read_all()
     busy-loops without ever yielding, so the listener process stops serving altogether."""
+
     async def app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{\"a\":")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{"a":')
         await writer.drain()
         await asyncio.sleep(0.1)
         writer.write(b"123456}")
@@ -52,8 +53,10 @@ async def test_upgrade_request_gets_an_answer(fake_app: tuple[str, AppState]) ->
     base, _ = fake_app
     async with running_listener(base) as lst:
         reader, writer = await connect(lst)
-        writer.write(b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-                     b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+        writer.write(
+            b"GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+        )
         raw = await asyncio.wait_for(reader.read(), 3)
         writer.close()
     assert raw.startswith(b"HTTP/1.1 "), raw
@@ -68,8 +71,10 @@ async def test_caller_hanging_up_on_a_quiet_stream_releases_the_app_connection()
     async def app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await read_request(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         b"d\r\ndata: first\n\n\r\n")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"d\r\ndata: first\n\n\r\n"
+            )
             await writer.drain()
             try:
                 if await asyncio.wait_for(reader.read(), 1.0) == b"":
@@ -151,8 +156,10 @@ async def test_chunked_upload_trailers_are_not_forwarded_as_headers(fake_app: tu
     base, state = fake_app
     async with running_listener(base) as lst:
         reader, writer = await connect(lst)
-        writer.write(b"POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     b"2\r\nhi\r\n0\r\nX-Trailer: sneaky\r\n\r\n")
+        writer.write(
+            b"POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"2\r\nhi\r\n0\r\nX-Trailer: sneaky\r\n\r\n"
+        )
         status, _, body = await asyncio.wait_for(read_response(reader), 3)
         writer.close()
     assert (status, body) == (200, b"hi")
@@ -177,15 +184,18 @@ async def test_reply_in_flight_at_shutdown_says_connection_close(fake_app: tuple
 
 
 async def test_earlier_pipelined_reply_survives_a_refused_upload_behind_it(
-        fake_app: tuple[str, AppState], monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_app: tuple[str, AppState], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A slow request, then (pipelined) one over the body limit: the 413's linger timer must not cut
     the connection before the slow request's reply has been written."""
     monkeypatch.setattr("vapi_dev.inbound.LINGER_S", 0.2)
     base, _ = fake_app
     async with running_listener(base, max_body=1024) as lst:
         reader, writer = await connect(lst)
-        writer.write(b"POST /slow?s=0.5 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-                     b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n")
+        writer.write(
+            b"POST /slow?s=0.5 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+            b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n"
+        )
         first = await asyncio.wait_for(read_response(reader), 3)
         second = await asyncio.wait_for(read_response(reader), 3)
         writer.close()
@@ -208,6 +218,7 @@ async def test_http_1_0_keep_alive_caller_is_told_the_connection_persists(fake_a
 async def test_shutdown_ends_a_reply_stuck_on_a_caller_that_stopped_reading() -> None:
     """After stop()'s grace, a streamed reply blocked on a caller that no longer reads must end: the
     connection is only close()d (which waits to flush), so the relay waits on its drain forever."""
+
     async def app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")

@@ -64,6 +64,7 @@ async def test_close_delimited_reply_cut_by_a_reset_is_not_relayed_as_complete()
 async def test_app_status_000_is_a_bad_gateway_not_a_timeout() -> None:
     """llhttp accepts a status code of 000; such a reply never 'completes' (status 0 is taken for an
     interim reply), so the caller waits for the whole deadline and the record blames a timeout."""
+
     async def app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 000 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -78,6 +79,7 @@ async def test_app_status_000_is_a_bad_gateway_not_a_timeout() -> None:
 async def test_app_status_below_100_is_not_relayed() -> None:
     """A status code under 100 (llhttp accepts 3 digits such as 099) is not HTTP: relaying it sends
     the caller an invalid status line."""
+
     async def app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok")
@@ -105,8 +107,9 @@ async def test_shutdown_does_not_cut_a_reply_that_is_still_being_delivered() -> 
     async def app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         await asyncio.wait_for(go.wait(), 2)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n"
-                     % len(payload) + payload)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload
+        )
         await writer.drain()
         await reader.read()
 
@@ -153,8 +156,9 @@ async def test_stop_waits_for_a_pipelined_exchange_that_starts_as_the_previous_o
 
     async def app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     b"5\r\nfirst\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n"
+        )
         await writer.drain()
         await asyncio.wait_for(end_stream.wait(), 2)
         writer.write(b"0\r\n\r\n")
@@ -167,8 +171,10 @@ async def test_stop_waits_for_a_pipelined_exchange_that_starts_as_the_previous_o
 
     async with raw_app(app) as (base, _), running_listener(base) as lst:
         reader, writer = await connect(lst)
-        writer.write(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-                     b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        writer.write(
+            b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+            b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        )
         await asyncio.wait_for(reader.readuntil(b"first\r\n"), 2)
         stopping = asyncio.create_task(lst.session.receiver.stop(2.0))
         await asyncio.sleep(0.05)
@@ -207,6 +213,7 @@ async def test_idle_app_connections_are_not_kept_past_the_pool_idle_time(monkeyp
 
     async with raw_app(app) as (base, connections), running_listener(base) as lst:
         async with aiohttp.ClientSession() as client:
+
             async def one() -> None:
                 async with client.post(lst.url + "/x", data=b"{}") as r:
                     assert await r.read() == b"ok"
@@ -240,8 +247,9 @@ async def test_app_sending_an_endless_header_block_is_cut_off() -> None:
 
     async with raw_app(app) as (base, _), running_listener(base, timeout=1.0) as lst:
         status, ex = await post_and_record(lst)
-    assert (status, ex.error_kind) == (502, "reset"), \
+    assert (status, ex.error_kind) == (502, "reset"), (
         f"{status} {ex.error_kind}, after the app sent {sent >> 20} MB of headers"
+    )
 
 
 async def test_pipelining_caller_that_does_not_read_does_not_grow_the_write_buffer_without_bound() -> None:
@@ -257,8 +265,9 @@ async def test_pipelining_caller_that_does_not_read_does_not_grow_the_write_buff
         while True:
             await read_request(reader)
             served += 1
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                         % len(reply) + reply)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(reply) + reply
+            )
             await writer.drain()
 
     loop = asyncio.get_running_loop()
@@ -275,12 +284,15 @@ async def test_pipelining_caller_that_does_not_read_does_not_grow_the_write_buff
         assert server is not None
         buffered = max((c.transport.get_write_buffer_size() for c in server.connections if c.transport), default=0)
         sock.close()
-    assert buffered <= 4 * 1024 * 1024, f"{buffered >> 20} MB of replies held for a caller that does not read " \
-                                        f"({served} requests forwarded)"
+    assert buffered <= 4 * 1024 * 1024, (
+        f"{buffered >> 20} MB of replies held for a caller that does not read ({served} requests forwarded)"
+    )
 
 
-TOOL_CALL = (b'{"message":{"type":"tool-calls","call":{"id":"call_1"},"toolCallList":'
-             b'[{"id":"tc1","type":"function","function":{"name":"get_weather","arguments":{"city":"Paris"}}}]}}')
+TOOL_CALL = (
+    b'{"message":{"type":"tool-calls","call":{"id":"call_1"},"toolCallList":'
+    b'[{"id":"tc1","type":"function","function":{"name":"get_weather","arguments":{"city":"Paris"}}}]}}'
+)
 
 
 async def test_a_reply_needed_exchange_waiting_through_the_stop_grace_is_still_announced() -> None:
@@ -297,8 +309,11 @@ async def test_a_reply_needed_exchange_waiting_through_the_stop_grace_is_still_a
 
     async with raw_app(app) as (base, _), running_listener(base) as lst:
         reader, writer = await connect(lst)
-        writer.write(b"POST /tool HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                     % len(TOOL_CALL) + TOOL_CALL)
+        writer.write(
+            b"POST /tool HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % len(TOOL_CALL)
+            + TOOL_CALL
+        )
         receiver = lst.session.receiver
         for _ in range(100):
             if receiver.in_flight:

@@ -21,7 +21,9 @@ BODY = b'{"message": {"type":"tool-calls","call":{"id":"call_1"},"x":"\xc3\xa9"}
 
 def make_exchange(n: int = 0, call_id: str = "call_1", body: bytes = BODY) -> Exchange:
     ex = Exchange.begin(
-        "POST", "/tools", "a=1",
+        "POST",
+        "/tools",
+        "a=1",
         [("Content-Type", "application/json"), ("X-Vapi-Secret", "s3cr3t-value"), ("X-Trace", "t")],
         body,
     )
@@ -63,8 +65,11 @@ async def test_sink_writes_everything_on_aclose(tmp_path: Path) -> None:
     assert got.auth == AuthResult("secret", True)
     assert got.problems == [Problem("warning", "slow", "slow reply")]
     assert got.forward_url == "http://127.0.0.1:3000/tools?a=1"
-    raw = path.read_bytes() + Path(str(path) + "-wal").read_bytes() if Path(str(path) + "-wal").exists() \
+    raw = (
+        path.read_bytes() + Path(str(path) + "-wal").read_bytes()
+        if Path(str(path) + "-wal").exists()
         else path.read_bytes()
+    )
     assert b"s3cr3t-value" not in raw
     assert journal.get("last") is not None and journal.get("last").id == sent[-1].id  # type: ignore[union-attr]
     assert journal.get(sent[3].id).id == sent[3].id  # type: ignore[union-attr]

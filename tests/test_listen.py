@@ -17,8 +17,10 @@ from vapi_dev.exchange import Started
 from vapi_dev.forwarder import Forwarder
 from vapi_dev.receiver import ListenError, Receiver
 
-TOOL_CALL = (b'{"message":{"type":"tool-calls","call":{"id":"call_1"},"toolCallList":'
-             b'[{"id":"tc1","type":"function","function":{"name":"get_weather","arguments":{"city":"Paris"}}}]}}')
+TOOL_CALL = (
+    b'{"message":{"type":"tool-calls","call":{"id":"call_1"},"toolCallList":'
+    b'[{"id":"tc1","type":"function","function":{"name":"get_weather","arguments":{"city":"Paris"}}}]}}'
+)
 
 
 async def test_bytes_pass_unchanged_both_ways(fake_app: tuple[str, AppState]) -> None:
@@ -37,14 +39,18 @@ async def test_bytes_pass_unchanged_both_ways(fake_app: tuple[str, AppState]) ->
         assert ex.request_bytes == len(body) and ex.response_bytes == len(body)
 
 
-@pytest.mark.parametrize(("target_path", "incoming", "expected"), [
-    ("/webhook", "/tools?x=1", "/webhook/tools?x=1"),
-    ("/webhook", "/", "/webhook"),
-    ("", "/a/b?c=d&e", "/a/b?c=d&e"),
-    ("/api/vapi", "/?q=%20x", "/api/vapi?q=%20x"),
-])
-async def test_path_and_query_mapping(fake_app: tuple[str, AppState], target_path: str, incoming: str,
-                                      expected: str) -> None:
+@pytest.mark.parametrize(
+    ("target_path", "incoming", "expected"),
+    [
+        ("/webhook", "/tools?x=1", "/webhook/tools?x=1"),
+        ("/webhook", "/", "/webhook"),
+        ("", "/a/b?c=d&e", "/a/b?c=d&e"),
+        ("/api/vapi", "/?q=%20x", "/api/vapi?q=%20x"),
+    ],
+)
+async def test_path_and_query_mapping(
+    fake_app: tuple[str, AppState], target_path: str, incoming: str, expected: str
+) -> None:
     base, state = fake_app
     async with running_listener(base + target_path) as lst, aiohttp.ClientSession() as client:
         async with client.post(lst.url + incoming, data=b"{}") as r:
@@ -56,8 +62,15 @@ async def test_headers_forwarded_minus_hop_by_hop(fake_app: tuple[str, AppState]
     base, state = fake_app
     port = base.rsplit(":", 1)[1]
     async with running_listener(base) as lst, aiohttp.ClientSession() as client:
-        headers = {"X-Vapi-Secret": "s3cret", "X-Custom": "1", "Connection": "keep-alive, X-Drop-Me",
-                   "X-Drop-Me": "x", "Keep-Alive": "timeout=5", "TE": "trailers", "Content-Type": "application/json"}
+        headers = {
+            "X-Vapi-Secret": "s3cret",
+            "X-Custom": "1",
+            "Connection": "keep-alive, X-Drop-Me",
+            "X-Drop-Me": "x",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "Content-Type": "application/json",
+        }
         async with client.post(lst.url + "/h", data=b"{}", headers=headers) as r:
             assert r.status == 200
             assert "Keep-Alive" not in r.headers or r.headers["Keep-Alive"] != "timeout=5"
@@ -116,8 +129,10 @@ async def test_deadline_gives_504_naming_type_and_deadline(fake_app: tuple[str, 
 async def test_assistant_request_has_its_own_deadline(fake_app: tuple[str, AppState]) -> None:
     base, _ = fake_app
     async with running_listener(base) as lst, aiohttp.ClientSession() as client:
-        for payload in (b'{"message":{"type":"assistant-request","call":{"id":"c"}}}',
-                        b'{"message":{"type":"status-update","call":{"id":"c"}}}'):
+        for payload in (
+            b'{"message":{"type":"assistant-request","call":{"id":"c"}}}',
+            b'{"message":{"type":"status-update","call":{"id":"c"}}}',
+        ):
             async with client.post(lst.url + "/tool", data=payload) as r:
                 assert r.status == 200
         a, s = await lst.sink.wait_finished(2)

@@ -17,17 +17,26 @@ TOKEN = "tok_live_0123456789abcdef"
 
 @pytest.mark.parametrize(
     "name",
-    ["X-Vapi-Secret", "x-vapi-secret", "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
-     "x-signature", "X-Vapi-Signature", "X-Api-Key", "X-Webhook-Secret", "X-Auth-Token"],
+    [
+        "X-Vapi-Secret",
+        "x-vapi-secret",
+        "Authorization",
+        "Proxy-Authorization",
+        "Cookie",
+        "Set-Cookie",
+        "x-signature",
+        "X-Vapi-Signature",
+        "X-Api-Key",
+        "X-Webhook-Secret",
+        "X-Auth-Token",
+    ],
 )
 def test_secret_headers_are_masked(name: str) -> None:
     [(out_name, value)] = redact_headers([(name, SECRET)])
     assert out_name == name and value == MASK
 
 
-@pytest.mark.parametrize(
-    "name", ["x-timestamp", "X-Vapi-Timestamp", "Content-Type", "User-Agent", "X-Call-Id", "Host"]
-)
+@pytest.mark.parametrize("name", ["x-timestamp", "X-Vapi-Timestamp", "Content-Type", "User-Agent", "X-Call-Id", "Host"])
 def test_harmless_headers_stay(name: str) -> None:
     assert redact_headers([(name, "1735732800")]) == [(name, "1735732800")]
 
@@ -45,8 +54,14 @@ def test_extra_names_and_secret_values() -> None:
 
 
 def test_configured_auth_headers_never_leak() -> None:
-    cfg = AuthConfig(secret=SECRET, bearer=TOKEN, auth_header="X-Plain", bearer_prefix=False,
-                     hmac_secret="hmac-key-123", hmac_signature_header="X-Plain-Sig")
+    cfg = AuthConfig(
+        secret=SECRET,
+        bearer=TOKEN,
+        auth_header="X-Plain",
+        bearer_prefix=False,
+        hmac_secret="hmac-key-123",
+        hmac_signature_header="X-Plain-Sig",
+    )
     headers = [*sign(cfg, method="POST", url="https://x.invalid/", body=b"{}"), ("Accept", "*/*")]
     out = redact_headers(headers, cfg.secret_values(), extra_names=cfg.secret_header_names())
     text = json.dumps(out)
@@ -58,9 +73,28 @@ def test_configured_auth_headers_never_leak() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["twilioAuthToken", "twilioApiSecret", "twilioApiKey", "authToken", "apiKey", "api_key", "API-KEY",
-     "secret", "secretKey", "serverUrlSecret", "password", "token", "accessToken", "refresh_token",
-     "clientSecret", "privateKey", "private_key", "credential", "credentials", "Authorization"],
+    [
+        "twilioAuthToken",
+        "twilioApiSecret",
+        "twilioApiKey",
+        "authToken",
+        "apiKey",
+        "api_key",
+        "API-KEY",
+        "secret",
+        "secretKey",
+        "serverUrlSecret",
+        "password",
+        "token",
+        "accessToken",
+        "refresh_token",
+        "clientSecret",
+        "privateKey",
+        "private_key",
+        "credential",
+        "credentials",
+        "Authorization",
+    ],
 )
 def test_credential_keys(key: str) -> None:
     assert is_secret_key(key)
@@ -68,8 +102,21 @@ def test_credential_keys(key: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["promptTokens", "completionTokens", "tokens", "maxTokens", "tokenizer", "credentialId",
-     "credentialIds", "id", "name", "number", "transcript", "type", "tokenUrl"],
+    [
+        "promptTokens",
+        "completionTokens",
+        "tokens",
+        "maxTokens",
+        "tokenizer",
+        "credentialId",
+        "credentialIds",
+        "id",
+        "name",
+        "number",
+        "transcript",
+        "type",
+        "tokenUrl",
+    ],
 )
 def test_harmless_keys(key: str) -> None:
     assert not is_secret_key(key)
@@ -79,13 +126,17 @@ def test_redact_payload_deep() -> None:
     payload: dict[str, Any] = {
         "message": {
             "type": "assistant-request",
-            "phoneNumber": {"provider": "twilio", "number": "+15555550199",
-                            "twilioAccountSid": "AC123", "twilioAuthToken": "auth-tok-1",
-                            "twilioApiKey": "SK1", "twilioApiSecret": "api-sec-1"},
+            "phoneNumber": {
+                "provider": "twilio",
+                "number": "+15555550199",
+                "twilioAccountSid": "AC123",
+                "twilioAuthToken": "auth-tok-1",
+                "twilioApiKey": "SK1",
+                "twilioApiSecret": "api-sec-1",
+            },
             "call": {"id": "call_1", "credentialId": "cred_1"},
             "costs": [{"type": "model", "promptTokens": 120, "completionTokens": 30, "tokens": 150}],
-            "server": {"url": "https://x.invalid", "headers": {"X-Api-Key": "hdr-key", "Accept": "json"},
-                       "secret": ""},
+            "server": {"url": "https://x.invalid", "headers": {"X-Api-Key": "hdr-key", "Accept": "json"}, "secret": ""},
             "credentials": [{"provider": "openai", "apiKey": "sk-1"}],
             "apiKeys": ["k1", "k2"],
             "nested": [[{"password": "pw"}]],
@@ -97,9 +148,14 @@ def test_redact_payload_deep() -> None:
     out = redact_payload(payload)
     assert payload == before  # deep copy: the original is untouched
     msg = out["message"]
-    assert msg["phoneNumber"] == {"provider": "twilio", "number": "+15555550199",
-                                  "twilioAccountSid": "AC123", "twilioAuthToken": MASK,
-                                  "twilioApiKey": MASK, "twilioApiSecret": MASK}
+    assert msg["phoneNumber"] == {
+        "provider": "twilio",
+        "number": "+15555550199",
+        "twilioAccountSid": "AC123",
+        "twilioAuthToken": MASK,
+        "twilioApiKey": MASK,
+        "twilioApiSecret": MASK,
+    }
     assert msg["call"] == {"id": "call_1", "credentialId": "cred_1"}
     assert msg["costs"] == before["message"]["costs"]
     assert msg["server"]["headers"] == {"X-Api-Key": MASK, "Accept": "json"}

@@ -28,22 +28,53 @@ CASE_TIMEOUT_S = 10.0
 MB = 1024 * 1024
 
 # Connection-specific fields (RFC 9110 §7.6.1) and the framing fields recomputed on every hop.
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-                        "upgrade", "proxy-authenticate", "proxy-authorization", "content-length"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "content-length",
+    }
+)
 # What vapi-dev may change on the way to the app besides the hop-by-hop fields.
 REQUEST_REWRITTEN = frozenset({"host", "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
 CASE_HEADER = "X-Diff-Case"
 NO_BODY = frozenset({204, 304})
 
 STATUSES = (
-    (200, "OK"), (201, "Created"), (204, "No Content"), (301, "Moved Permanently"), (304, "Not Modified"),
-    (400, "Bad Request"), (404, "Not Found"), (418, "I'm a teapot"), (500, "Internal Server Error"),
-    (503, "Service Unavailable"), (200, "Totally Fine"), (404, "nope,  not   here"), (299, "Custom Status"),
-    (599, "Caf\xe9 Failure"), (200, "ok"), (299, ""), (200, ""),
+    (200, "OK"),
+    (201, "Created"),
+    (204, "No Content"),
+    (301, "Moved Permanently"),
+    (304, "Not Modified"),
+    (400, "Bad Request"),
+    (404, "Not Found"),
+    (418, "I'm a teapot"),
+    (500, "Internal Server Error"),
+    (503, "Service Unavailable"),
+    (200, "Totally Fine"),
+    (404, "nope,  not   here"),
+    (299, "Custom Status"),
+    (599, "Caf\xe9 Failure"),
+    (200, "ok"),
+    (299, ""),
+    (200, ""),
 )
 CONTENT_TYPES = (
-    "application/json", "application/json; charset=utf-8", "text/event-stream", "text/plain; charset=iso-8859-1",
-    "application/octet-stream", "audio/wav", "application/x-ndjson", "text/html; charset=UTF-8",
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/event-stream",
+    "text/plain; charset=iso-8859-1",
+    "application/octet-stream",
+    "audio/wav",
+    "application/x-ndjson",
+    "text/html; charset=UTF-8",
     "application/problem+json",
 )
 # "close" is close-delimited with Connection: close, "bare-close" without it; "-close": framed, then closed
@@ -190,16 +221,22 @@ def _cuts(rng: random.Random) -> list[float]:
 
 def make_call(rng: random.Random, case: int) -> Call:
     method = rng.choice(METHODS)
-    segments = ["".join(rng.choice(PATH_CHARS) if rng.random() > 0.1 else f"%{rng.randrange(256):02X}"
-                        for _ in range(rng.randint(0, 10))) for _ in range(rng.randint(0, 4))]
+    segments = [
+        "".join(
+            rng.choice(PATH_CHARS) if rng.random() > 0.1 else f"%{rng.randrange(256):02X}"
+            for _ in range(rng.randint(0, 10))
+        )
+        for _ in range(rng.randint(0, 4))
+    ]
     path = "/" + "/".join(segments)
     if rng.random() < 0.1:
         path += "/"
     query = ""
     if rng.random() < 0.6:
-        query = "&".join(f"{_token(rng, rng.randint(0, 6))}="
-                         + "".join(rng.choice(QUERY_CHARS) for _ in range(rng.randint(0, 12)))
-                         for _ in range(rng.randint(1, 4)))
+        query = "&".join(
+            f"{_token(rng, rng.randint(0, 6))}=" + "".join(rng.choice(QUERY_CHARS) for _ in range(rng.randint(0, 12)))
+            for _ in range(rng.randint(1, 4))
+        )
     target = f"{path}?{query}" if query else path
     if not query and rng.random() < 0.1:
         target += "?"
@@ -238,24 +275,47 @@ def make_call(rng: random.Random, case: int) -> Call:
         headers.insert(rng.randint(0, len(headers)), h)
     headers.insert(rng.randint(0, len(headers)), ("Host", rng.choice(("example.test", "localhost:4242", "[::1]:80"))))
     headers.insert(0, (CASE_HEADER, str(case)))
-    return Call(case=case, method=method, target=target, headers=headers, body=body, chunked=chunked,
-                length_header=not chunked and (bool(body) or method in BODY_METHODS or rng.random() < 0.1),
-                expect=bool(body) and rng.random() < 0.15, close=close,
-                chunk_sizes=_partition(rng, len(body), 12), cuts=_cuts(rng))
+    return Call(
+        case=case,
+        method=method,
+        target=target,
+        headers=headers,
+        body=body,
+        chunked=chunked,
+        length_header=not chunked and (bool(body) or method in BODY_METHODS or rng.random() < 0.1),
+        expect=bool(body) and rng.random() < 0.15,
+        close=close,
+        chunk_sizes=_partition(rng, len(body), 12),
+        cuts=_cuts(rng),
+    )
 
 
 def make_plan(rng: random.Random) -> Plan:
     status, reason = rng.choice(STATUSES)
-    body = b"" if status in NO_BODY else _body(rng, (
-        (0.15, 0, 0), (0.3, 1, 2000), (0.2, 2000, 200 * 1024), (0.1, 200 * 1024, MB),
-        (0.07, MB - 1, MB + 1), (0.12, MB + 2, 3 * MB)))
+    body = (
+        b""
+        if status in NO_BODY
+        else _body(
+            rng,
+            (
+                (0.15, 0, 0),
+                (0.3, 1, 2000),
+                (0.2, 2000, 200 * 1024),
+                (0.1, 200 * 1024, MB),
+                (0.07, MB - 1, MB + 1),
+                (0.12, MB + 2, 3 * MB),
+            ),
+        )
+    )
     headers = _custom_headers(rng, rng.randint(0, 10))
     extras: Headers = []
     if rng.random() < 0.8:
         extras.append(("Content-Type", rng.choice(CONTENT_TYPES)))
     if rng.random() < 0.35:
-        extras += [("Set-Cookie", "session=abc; Path=/; HttpOnly"),
-                   ("Set-Cookie", "theme=dark; Expires=Wed, 21 Oct 2037 07:28:00 GMT")]
+        extras += [
+            ("Set-Cookie", "session=abc; Path=/; HttpOnly"),
+            ("Set-Cookie", "theme=dark; Expires=Wed, 21 Oct 2037 07:28:00 GMT"),
+        ]
     if rng.random() < 0.2:
         extras.append(("Date", "Mon, 01 Jan 2024 00:00:00 GMT"))
     if rng.random() < 0.2:
@@ -285,11 +345,22 @@ def make_plan(rng: random.Random) -> Plan:
         trailers = [("X-Checksum", _token(rng, 8))]
         hop.append(("Trailer", "X-Checksum"))
     big = len(body) > 64 * 1024
-    return Plan(status=status, reason=reason, headers=headers, hop=hop, framing=framing, body=body,
-                chunk_sizes=_partition(rng, len(body), 40 if big else 15), chunk_ext=rng.random() < 0.15,
-                upper_hex=rng.random() < 0.5, trailers=trailers, cuts=_cuts(rng),
-                pause=rng.choice((0.0, 0.0, 0.001, 0.002)), head_length=rng.randint(0, 5000),
-                framing_at=rng.randint(0, len(headers)))
+    return Plan(
+        status=status,
+        reason=reason,
+        headers=headers,
+        hop=hop,
+        framing=framing,
+        body=body,
+        chunk_sizes=_partition(rng, len(body), 40 if big else 15),
+        chunk_ext=rng.random() < 0.15,
+        upper_hex=rng.random() < 0.5,
+        trailers=trailers,
+        cuts=_cuts(rng),
+        pause=rng.choice((0.0, 0.0, 0.001, 0.002)),
+        head_length=rng.randint(0, 5000),
+        framing_at=rng.randint(0, len(headers)),
+    )
 
 
 # -- wire helpers ----------------------------------------------------------------------------------
@@ -318,7 +389,7 @@ def _chunked(sizes: list[int], data: bytes, ext: bool, upper: bool, trailers: He
     pos = 0
     for i, n in enumerate(sizes):
         size = f"{n:X}" if upper else f"{n:x}"
-        out.append(f"{size}{';ext=' + str(i) if ext else ''}\r\n".encode() + data[pos:pos + n] + b"\r\n")
+        out.append(f"{size}{';ext=' + str(i) if ext else ''}\r\n".encode() + data[pos : pos + n] + b"\r\n")
         pos += n
     out.append(b"0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in trailers).encode("latin-1") + b"\r\n")
     return b"".join(out)
@@ -353,8 +424,9 @@ def encode_call(call: Call) -> list[bytes]:
         headers.append(("Content-Length", str(len(call.body))))
     if call.expect:
         headers.append(("Expect", "100-continue"))
-    head = (f"{call.method} {call.target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
-            + "\r\n").encode("latin-1")
+    head = (f"{call.method} {call.target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode(
+        "latin-1"
+    )
     body = _chunked(call.chunk_sizes, call.body, False, False, []) if call.chunked else call.body
     return _split(head + body, call.cuts)
 
@@ -377,9 +449,10 @@ def encode_reply(plan: Plan, seen: Seen) -> tuple[bytes, bool]:
             framing.append(("Connection", "close"))
     else:
         framing += plan.hop
-    headers = plan.headers[:plan.framing_at] + framing + plan.headers[plan.framing_at:]
-    head = (f"HTTP/1.1 {plan.status} {plan.reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
-            + "\r\n").encode("latin-1")
+    headers = plan.headers[: plan.framing_at] + framing + plan.headers[plan.framing_at :]
+    head = (f"HTTP/1.1 {plan.status} {plan.reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode(
+        "latin-1"
+    )
     if head_only:
         body = b""
     elif plan.framing in ("chunked", "chunked-close"):
@@ -469,8 +542,10 @@ class Caller:
 def same_bytes(a: bytes, b: bytes, what: str) -> None:
     if a != b:
         at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-        raise AssertionError(f"{what}: {len(a)} vs {len(b)} bytes, first difference at offset {at}: "
-                             f"{a[at:at + 24]!r} vs {b[at:at + 24]!r}")
+        raise AssertionError(
+            f"{what}: {len(a)} vs {len(b)} bytes, first difference at offset {at}: "
+            f"{a[at : at + 24]!r} vs {b[at : at + 24]!r}"
+        )
 
 
 # -- the raw app -----------------------------------------------------------------------------------
@@ -500,9 +575,11 @@ class App:
 
 
 def describe(call: Call, plan: Plan) -> str:
-    return (f"case {call.case}: {call.method} {call.target[:60]!r} body={len(call.body)} chunked={call.chunked} "
-            f"expect={call.expect} close={call.close} -> {plan.status} {plan.reason!r} {plan.framing} "
-            f"body={len(plan.body)} cuts={len(plan.cuts)}")
+    return (
+        f"case {call.case}: {call.method} {call.target[:60]!r} body={len(call.body)} chunked={call.chunked} "
+        f"expect={call.expect} close={call.close} -> {plan.status} {plan.reason!r} {plan.framing} "
+        f"body={len(plan.body)} cuts={len(plan.cuts)}"
+    )
 
 
 def check_direct(call: Call, plan: Plan, got: Got, seen: Seen) -> None:
@@ -533,8 +610,9 @@ def check_relayed(call: Call, direct: Got, relayed: Got, seen_direct: Seen, seen
     same_bytes(relayed.body, direct.body, "reply body")
     assert relayed.interim == direct.interim
     if call.method == "HEAD" and direct.status not in NO_BODY:  # a HEAD reply keeps the length a GET would have
-        assert [v for k, v in relayed.headers if k.lower() == "content-length"] == \
-               [v for k, v in direct.headers if k.lower() == "content-length"]
+        assert [v for k, v in relayed.headers if k.lower() == "content-length"] == [
+            v for k, v in direct.headers if k.lower() == "content-length"
+        ]
 
 
 def can_pipeline(call: Call, plan: Plan) -> bool:
@@ -543,8 +621,9 @@ def can_pipeline(call: Call, plan: Plan) -> bool:
     return not call.expect and not call.close and plan.framing in ("length", "chunked")
 
 
-async def run_batch(lst: Listener, app: App, direct: Caller, relayed: Caller, batch: list[tuple[Call, Plan]],
-                    done: int) -> None:
+async def run_batch(
+    lst: Listener, app: App, direct: Caller, relayed: Caller, batch: list[tuple[Call, Plan]], done: int
+) -> None:
     """Send ``batch`` (pipelined when more than one) both ways and compare; ``done`` exchanges came before."""
     calls = [call for call, _ in batch]
     for call, plan in batch:
@@ -552,7 +631,7 @@ async def run_batch(lst: Listener, app: App, direct: Caller, relayed: Caller, ba
     got_direct = await asyncio.wait_for(direct.send(calls), CASE_TIMEOUT_S)
     got_relayed = await asyncio.wait_for(relayed.send(calls), CASE_TIMEOUT_S)
     records = await lst.sink.wait_finished(done + len(batch))
-    for (call, plan), d, r, ex in zip(batch, got_direct, got_relayed, records[done:done + len(batch)], strict=True):
+    for (call, plan), d, r, ex in zip(batch, got_direct, got_relayed, records[done : done + len(batch)], strict=True):
         try:
             seen_direct, seen_relayed = app.seen.pop(call.case)
             check_direct(call, plan, d, seen_direct)
@@ -573,16 +652,21 @@ async def test_relayed_exchange_equals_the_direct_one(seed: int) -> None:
         try:
             while done < CASES_PER_SEED:
                 batch = [(make_call(rng, seed * 1000 + done), make_plan(rng))]
-                while (done + len(batch) < CASES_PER_SEED and can_pipeline(*batch[-1]) and len(batch) < 3
-                       and rng.random() < 0.3):
+                while (
+                    done + len(batch) < CASES_PER_SEED
+                    and can_pipeline(*batch[-1])
+                    and len(batch) < 3
+                    and rng.random() < 0.3
+                ):
                     call = make_call(rng, seed * 1000 + done + len(batch))
                     call.expect = False
                     batch.append((call, make_plan(rng)))
                 try:
                     await run_batch(lst, app, direct, relayed, batch, done)
                 except asyncio.TimeoutError:
-                    raise AssertionError(f"seed {seed}: no reply in time for "
-                                         + "; ".join(describe(c, p) for c, p in batch)) from None
+                    raise AssertionError(
+                        f"seed {seed}: no reply in time for " + "; ".join(describe(c, p) for c, p in batch)
+                    ) from None
                 done += len(batch)
         finally:
             direct.close()
@@ -616,28 +700,33 @@ async def _one_exchange(request: bytes, reply: bytes) -> tuple[str, bytes]:
 
 async def test_empty_reason_phrase_is_relayed_empty() -> None:
     """The app's status line has no reason phrase; vapi-dev invents one (reason_for: "Unknown" for 299)."""
-    _, status_line = await _one_exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-                                         b"HTTP/1.1 299 \r\nContent-Length: 2\r\n\r\nok")
+    _, status_line = await _one_exchange(
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 299 \r\nContent-Length: 2\r\n\r\nok"
+    )
     assert status_line == b"HTTP/1.1 299 \r\n"
 
 
 async def test_empty_query_keeps_its_question_mark() -> None:
-    """"/p?" reaches the app as "/p": the target the app sees (and may sign or route on) is changed."""
-    line, _ = await _one_exchange(b"GET /p? HTTP/1.1\r\nHost: x\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    """ "/p?" reaches the app as "/p": the target the app sees (and may sign or route on) is changed."""
+    line, _ = await _one_exchange(
+        b"GET /p? HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    )
     assert line == "GET /p?"
 
 
 async def test_asterisk_form_options_reaches_the_app_as_asterisk() -> None:
     """OPTIONS * (the server as a whole, RFC 9112 §3.2.4) reaches the app as OPTIONS /* (a resource)."""
-    line, _ = await _one_exchange(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    line, _ = await _one_exchange(
+        b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    )
     assert line == "OPTIONS *"
 
 
 async def test_absolute_form_target_reaches_the_app_in_origin_form() -> None:
     """A server must accept absolute-form (RFC 9112 §3.2.2); vapi-dev forwards it as the path
     "/http://example.test/x", which no app routes."""
-    line, _ = await _one_exchange(b"GET http://example.test/x?y=1 HTTP/1.1\r\nHost: example.test\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    line, _ = await _one_exchange(
+        b"GET http://example.test/x?y=1 HTTP/1.1\r\nHost: example.test\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    )
     assert line == "GET /x?y=1"

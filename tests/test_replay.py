@@ -82,8 +82,7 @@ def test_replay_edit(tmp_path: Path) -> None:
         state.seen.clear()
         code, _, err = invoke("replay", "last", "--edit", "--journal", str(jpath), env=editor(tmp_path, "oslo"))
         assert code == 0, err
-        assert json.loads(state.seen[0].body)["message"]["toolCallList"][0]["function"]["arguments"] == {
-            "city": "Oslo"}
+        assert json.loads(state.seen[0].body)["message"]["toolCallList"][0]["function"]["arguments"] == {"city": "Oslo"}
         code, _, err = invoke("replay", "last", "--edit", "--journal", str(jpath), env=editor(tmp_path, "same"))
         assert code == 0 and "unchanged" in err and state.seen[-1].body == original
         n = len(state.seen)

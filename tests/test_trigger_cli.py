@@ -49,8 +49,7 @@ def test_trigger_every_type_reaches_the_app_signed() -> None:
             assert payload["message"]["type"] == t and payload["message"]["call"]["id"] == "c-1"
             assert dict(seen.headers)["Content-Type"] == "application/json"
             assert seen.method == "POST" and seen.path_qs == "/"
-            result = verify(AuthConfig(secret="s3cr3t"), method="POST", url=url, headers=seen.headers,
-                            body=seen.body)
+            result = verify(AuthConfig(secret="s3cr3t"), method="POST", url=url, headers=seen.headers, body=seen.body)
             assert result is not None and result.ok
         assert "s3cr3t" not in out
 
@@ -58,17 +57,24 @@ def test_trigger_every_type_reaches_the_app_signed() -> None:
 def test_trigger_set_hmac_and_exact_url() -> None:
     with app_in_thread() as (url, state, _):
         code, out, err = invoke(
-            "trigger", "tool-calls", "--to", url + "/tools?x=1",
-            "--set", 'message.toolCallList.0.function.arguments={"city":"Oslo"}',
-            "--set", "message.toolCallList.0.id=tc-9", env={"VAPI_DEV_HMAC_SECRET": "hm"},
+            "trigger",
+            "tool-calls",
+            "--to",
+            url + "/tools?x=1",
+            "--set",
+            'message.toolCallList.0.function.arguments={"city":"Oslo"}',
+            "--set",
+            "message.toolCallList.0.id=tc-9",
+            env={"VAPI_DEV_HMAC_SECRET": "hm"},
         )
         assert code == 0, err
         assert '"toolCallId": "tc-9"' in out and "Sunny" in out
         seen = state.seen[0]
         assert seen.path_qs == "/tools?x=1"
         assert json.loads(seen.body)["message"]["toolCallList"][0]["function"]["arguments"] == {"city": "Oslo"}
-        result = verify(AuthConfig(hmac_secret="hm"), method="POST", url=url + "/tools?x=1",
-                        headers=seen.headers, body=seen.body)
+        result = verify(
+            AuthConfig(hmac_secret="hm"), method="POST", url=url + "/tools?x=1", headers=seen.headers, body=seen.body
+        )
         assert result is not None and result.ok, result
 
 
@@ -77,8 +83,16 @@ def test_trigger_call_plays_the_whole_call() -> None:
         code, _out, err = invoke("trigger", "call", "--to", url, "--call-id", "call-xyz")
         assert code == 0, err
         types = [json.loads(s.body)["message"]["type"] for s in state.seen]
-        assert types == ["status-update", "status-update", "speech-update", "transcript",
-                         "conversation-update", "tool-calls", "status-update", "end-of-call-report"]
+        assert types == [
+            "status-update",
+            "status-update",
+            "speech-update",
+            "transcript",
+            "conversation-update",
+            "tool-calls",
+            "status-update",
+            "end-of-call-report",
+        ]
         assert {json.loads(s.body)["message"]["call"]["id"] for s in state.seen} == {"call-xyz"}
 
 
@@ -109,8 +123,9 @@ def test_pipeline_journal_events_show_export_and_trigger_file(tmp_path: Path) ->
     jpath = tmp_path / "journal.sqlite3"
     with app_in_thread() as (url, state, lt):
         with listener_in_thread(lt, url, jpath) as listen_url:
-            code, _, err = invoke("trigger", "call", "--to", listen_url, "--call-id", "call-rt",
-                                  "--secret", "topsecret")
+            code, _, err = invoke(
+                "trigger", "call", "--to", listen_url, "--call-id", "call-rt", "--secret", "topsecret"
+            )
             assert code == 0, err
         sent = [s.body for s in state.seen]
         assert len(sent) == 8

@@ -56,8 +56,7 @@ def test_apply_set() -> None:
     assert p["message"]["new"] == {"deep": 1}
     assert p["message"]["toolCallList"][1] is None
     assert p["message"]["note"] == "hello world"
-    for bad in ("message.call.id", "=x", "message.toolCallList.9=1", "message.type.x=1",
-                "message.toolCallList.x=1"):
+    for bad in ("message.call.id", "=x", "message.toolCallList.9=1", "message.type.x=1", "message.toolCallList.x=1"):
         with pytest.raises(SampleError):
             apply_set(p, bad)
 
@@ -65,12 +64,23 @@ def test_apply_set() -> None:
 def test_call_sequence() -> None:
     seq = call_sequence("call-7", start_ms=1_735_732_800_000)
     types = [m["message"]["type"] for m in seq]
-    assert types == ["status-update", "status-update", "speech-update", "transcript",
-                     "conversation-update", "tool-calls", "status-update", "end-of-call-report"]
+    assert types == [
+        "status-update",
+        "status-update",
+        "speech-update",
+        "transcript",
+        "conversation-update",
+        "tool-calls",
+        "status-update",
+        "end-of-call-report",
+    ]
     assert {m["message"]["call"]["id"] for m in seq} == {"call-7"}
     stamps = [m["message"]["timestamp"] for m in seq]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     assert [m["message"]["status"] for m in seq if m["message"]["type"] == "status-update"] == [
-        "ringing", "in-progress", "ended"]
+        "ringing",
+        "in-progress",
+        "ended",
+    ]
     assert seq[0]["message"]["call"]["status"] == "ringing"
     assert seq[-1]["message"]["call"]["status"] == "ended"

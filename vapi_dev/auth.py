@@ -76,9 +76,7 @@ class AuthConfig:
         """Raise AuthConfigError when the options cannot work; call once at startup."""
         _algorithm(self)
         if self.hmac_encoding.lower() not in ENCODINGS:
-            raise AuthConfigError(
-                f"Unknown HMAC signature encoding '{self.hmac_encoding}'; use hex or base64."
-            )
+            raise AuthConfigError(f"Unknown HMAC signature encoding '{self.hmac_encoding}'; use hex or base64.")
         if self.hmac_secret and self.hmac_secret_is_base64:
             _hmac_key(self)
         if self.bearer and not self.auth_header.strip():
@@ -88,9 +86,7 @@ class AuthConfig:
 def _algorithm(cfg: AuthConfig) -> str:
     algorithm = cfg.hmac_algorithm.lower()
     if algorithm not in ALGORITHMS:
-        raise AuthConfigError(
-            f"Unknown HMAC algorithm '{cfg.hmac_algorithm}'; use one of {', '.join(ALGORITHMS)}."
-        )
+        raise AuthConfigError(f"Unknown HMAC algorithm '{cfg.hmac_algorithm}'; use one of {', '.join(ALGORITHMS)}.")
     return algorithm
 
 
@@ -205,9 +201,7 @@ def _check_hmac(cfg: AuthConfig, *, method: str, url: str, headers: Headers, bod
     return ""
 
 
-def verify(
-    cfg: AuthConfig, *, method: str, url: str, headers: Headers, body: bytes
-) -> AuthResult | None:
+def verify(cfg: AuthConfig, *, method: str, url: str, headers: Headers, body: bytes) -> AuthResult | None:
     """Check every configured method against a request; None when no auth is configured.
 
     ``url`` must be the public URL Vapi called (tunnel URL + path + query), used for ``{url}``.
@@ -226,9 +220,7 @@ def verify(
     return AuthResult(method="+".join(cfg.methods), ok=not failed, reason="; ".join(failed))
 
 
-def sign(
-    cfg: AuthConfig, *, method: str, url: str, body: bytes, timestamp: int | None = None
-) -> Headers:
+def sign(cfg: AuthConfig, *, method: str, url: str, body: bytes, timestamp: int | None = None) -> Headers:
     """Headers Vapi would add to this request (for trigger and replay).
 
     ``timestamp`` defaults to the current time in seconds; verify() accepts whatever unit was

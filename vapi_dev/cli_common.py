@@ -31,13 +31,23 @@ from vapi_dev.samples import (
 DEFAULT_TRIGGER_URL = "http://127.0.0.1:4242"
 
 JournalOpt = Annotated[Path | None, typer.Option("--journal", help="Journal file (default: user data dir).")]
-SecretOpt = Annotated[str | None, typer.Option(
-    "--secret", envvar="VAPI_DEV_SECRET", help="Send X-Vapi-Secret with this value.", show_default=False)]
-BearerOpt = Annotated[str | None, typer.Option(
-    "--bearer", envvar="VAPI_DEV_BEARER", help="Send Authorization: Bearer TOKEN.", show_default=False)]
-HmacOpt = Annotated[str | None, typer.Option(
-    "--hmac-secret", envvar="VAPI_DEV_HMAC_SECRET", help="Sign like Vapi's HMAC credential (sha256).",
-    show_default=False)]
+SecretOpt = Annotated[
+    str | None,
+    typer.Option("--secret", envvar="VAPI_DEV_SECRET", help="Send X-Vapi-Secret with this value.", show_default=False),
+]
+BearerOpt = Annotated[
+    str | None,
+    typer.Option("--bearer", envvar="VAPI_DEV_BEARER", help="Send Authorization: Bearer TOKEN.", show_default=False),
+]
+HmacOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hmac-secret",
+        envvar="VAPI_DEV_HMAC_SECRET",
+        help="Sign like Vapi's HMAC credential (sha256).",
+        show_default=False,
+    ),
+]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for each reply.")]
 
 
@@ -115,8 +125,9 @@ async def _send_async(method: str, url: str, headers: Headers, body: bytes, time
     started = time.monotonic()
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-        session.request(method, url, headers=headers, data=body, allow_redirects=False,
-                        skip_auto_headers=("Content-Type",)) as resp,
+        session.request(
+            method, url, headers=headers, data=body, allow_redirects=False, skip_auto_headers=("Content-Type",)
+        ) as resp,
     ):
         data = await resp.read()
         return Reply(resp.status, list(resp.headers.items()), data, (time.monotonic() - started) * 1000)
@@ -160,6 +171,7 @@ def _ms(value: float | None) -> str:
 
 
 # -- events / show ----------------------------------------------------------------------------------
+
 
 def _json_or_none(body: bytes) -> Any:
     try:

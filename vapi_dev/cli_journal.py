@@ -73,9 +73,20 @@ def events(
     for ex in rows:
         status = str(ex.status) if ex.status is not None else (ex.error_kind or "error")
         bad = ex.error or (ex.status or 0) >= 400 or any(p.level == "error" for p in ex.problems)
-        cells.append(([ex.id, time.strftime("%H:%M:%S", time.localtime(ex.received_at)),
-                       ex.message_type or f"{ex.method} {ex.target}", ex.call_id or "", status,
-                       _ms(ex.duration_ms), summarize(ex)], "red" if bad else ""))
+        cells.append(
+            (
+                [
+                    ex.id,
+                    time.strftime("%H:%M:%S", time.localtime(ex.received_at)),
+                    ex.message_type or f"{ex.method} {ex.target}",
+                    ex.call_id or "",
+                    status,
+                    _ms(ex.duration_ms),
+                    summarize(ex),
+                ],
+                "red" if bad else "",
+            )
+        )
     table = Table(box=None, pad_edge=False)
     for i, col in enumerate(("id", "time", "type", "call", "status", "took")):
         # Fixed columns keep their width; only the summary wraps on a narrow terminal.
@@ -91,8 +102,9 @@ def show(
     key: Annotated[str, typer.Argument(metavar="ID|last", help="Exchange id, row number or 'last'.")],
     journal: JournalOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
-    show_secrets: Annotated[bool, typer.Option(
-        "--show-secrets", help="Do not mask credential-like fields in bodies.")] = False,
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help="Do not mask credential-like fields in bodies.")
+    ] = False,
 ) -> None:
     """Show one exchange in full: request, reply, headers, timings and problems."""
     ex = _get(_open(journal), key)
@@ -100,26 +112,37 @@ def show(
         data = exchange_record(ex) | {
             "headers": ex.headers,
             "request": json.loads(_text(ex.body, show_secrets)) if ex.payload is not None else _text(ex.body),
-            "response_headers": ex.response_headers, "response": _text(ex.response_body),
+            "response_headers": ex.response_headers,
+            "response": _text(ex.response_body),
         }
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return
     c = _console()
     info = type_info(ex.message_type)
-    c.print(f"[bold]{ex.id}[/]  {ex.method} {ex.target}  {ex.message_type or 'plain HTTP'}"
-            f"{'  (Vapi waits for the reply)' if ex.reply_needed else ''}")
-    c.print(f"received {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ex.received_at))}"
-            f"  call {ex.call_id or '—'}  → {ex.forward_url or '—'}", markup=False)
+    c.print(
+        f"[bold]{ex.id}[/]  {ex.method} {ex.target}  {ex.message_type or 'plain HTTP'}"
+        f"{'  (Vapi waits for the reply)' if ex.reply_needed else ''}"
+    )
+    c.print(
+        f"received {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ex.received_at))}"
+        f"  call {ex.call_id or '—'}  → {ex.forward_url or '—'}",
+        markup=False,
+    )
     first = None if ex.first_byte is None else ex.first_byte * 1000
-    c.print(f"status {ex.status if ex.status is not None else '—'}  first byte {_ms(first)}"
-            f"  total {_ms(ex.duration_ms)}  deadline {info.deadline_s or ex.deadline_s:g} s"
-            f"{'  (vapi-dev fallback reply)' if ex.fallback else ''}", markup=False)
+    c.print(
+        f"status {ex.status if ex.status is not None else '—'}  first byte {_ms(first)}"
+        f"  total {_ms(ex.duration_ms)}  deadline {info.deadline_s or ex.deadline_s:g} s"
+        f"{'  (vapi-dev fallback reply)' if ex.fallback else ''}",
+        markup=False,
+    )
     if ex.error:
         c.print(f"error ({ex.error_kind or 'unknown'}): {ex.error}", style="red", markup=False)
     if ex.auth:
         c.print(f"auth {ex.auth.method}: {'ok' if ex.auth.ok else 'FAILED ' + ex.auth.reason}", markup=False)
-    for title, headers, body, secrets in (("request", ex.headers, ex.body, show_secrets),
-                                          ("reply", ex.response_headers, ex.response_body, True)):
+    for title, headers, body, secrets in (
+        ("request", ex.headers, ex.body, show_secrets),
+        ("reply", ex.response_headers, ex.response_body, True),
+    ):
         c.rule(title)
         for k, v in redact_headers(headers):
             c.print(f"{k}: {v}", style="dim", markup=False)
@@ -127,8 +150,7 @@ def show(
     if ex.problems:
         c.rule("problems")
         for p in ex.problems:
-            c.print(f"{p.level}: {p.message} [{p.code}]", style="red" if p.level == "error" else "yellow",
-                    markup=False)
+            c.print(f"{p.level}: {p.message} [{p.code}]", style="red" if p.level == "error" else "yellow", markup=False)
 
 
 # -- replay -----------------------------------------------------------------------------------------
@@ -160,8 +182,11 @@ def _edit(body: bytes) -> bytes:
 
 
 def _diff(old: bytes, new: bytes) -> list[str]:
-    return list(difflib.unified_diff(_text(old).splitlines(), _text(new).splitlines(),
-                                     "recorded reply", "new reply", lineterm="", n=2))
+    return list(
+        difflib.unified_diff(
+            _text(old).splitlines(), _text(new).splitlines(), "recorded reply", "new reply", lineterm="", n=2
+        )
+    )
 
 
 def replay(
@@ -187,10 +212,22 @@ def replay(
     req = Request(ex.method, ex.path, ex.query, ex.headers, body, ex.message_type or "")
     reply = send(req, url, auth, timeout, " — is the app running? (or pass --to)")
     new = dataclasses.replace(
-        ex, body=body, payload=_json_or_none(body), forward_url=url, status=reply.status,
-        response_headers=reply.headers, response_body=reply.body, response_bytes=len(reply.body),
-        response_truncated=False, streamed=False, first_byte=None, finished=ex.started + reply.ms / 1000,
-        error=None, error_kind=None, fallback=False, problems=[],
+        ex,
+        body=body,
+        payload=_json_or_none(body),
+        forward_url=url,
+        status=reply.status,
+        response_headers=reply.headers,
+        response_body=reply.body,
+        response_bytes=len(reply.body),
+        response_truncated=False,
+        streamed=False,
+        first_byte=None,
+        finished=ex.started + reply.ms / 1000,
+        error=None,
+        error_kind=None,
+        fallback=False,
+        problems=[],
     )
     new.problems = check_reply(new)
     c = _console()
@@ -214,8 +251,7 @@ def replay(
     if new.problems:
         c.rule("problems")
         for p in new.problems:
-            c.print(f"{p.level}: {p.message} [{p.code}]", style="red" if p.level == "error" else "yellow",
-                    markup=False)
+            c.print(f"{p.level}: {p.message} [{p.code}]", style="red" if p.level == "error" else "yellow", markup=False)
     elif ex.message_type:
         c.print("reply contract: ok")
 

@@ -97,8 +97,11 @@ def trigger(
         reqs = [_with_sets(r, sets or []) for r in reqs]
     except SampleError as exc:
         fail(exc.message, 2)
-    hint = " — start `vapi-dev listen` first, or pass --to" if to == DEFAULT_TRIGGER_URL else \
-        " — is it running? (or pass --to)"
+    hint = (
+        " — start `vapi-dev listen` first, or pass --to"
+        if to == DEFAULT_TRIGGER_URL
+        else " — is it running? (or pass --to)"
+    )
     for req in reqs:
         url = target_url(to, req.path, req.query)
         reply = send(req, url, auth, timeout, hint)

@@ -72,8 +72,10 @@ def parse_target(text: str) -> Target:
     else:
         m = _HOSTPORT.match(raw)
         if not m:
-            raise TargetError(f"cannot understand forward target {text!r}; try 3000, localhost:3000/webhook "
-                              "or http://127.0.0.1:3000/api")
+            raise TargetError(
+                f"cannot understand forward target {text!r}; try 3000, localhost:3000/webhook "
+                "or http://127.0.0.1:3000/api"
+            )
         scheme, host = "http", m.group("host").strip("[]")
         port_text = m.group("port")
         if port_text is not None and not port_text.isdigit():

@@ -54,8 +54,9 @@ def _reply_object(c: _Checker, ex: Exchange) -> dict[str, Any] | None:
         return None
     ctype = (_header(ex.response_headers, "content-type") or "").lower()
     if "json" not in ctype:
-        c.warn("content-type", f"the reply is JSON but its Content-Type is '{ctype or 'missing'}'; "
-               "send application/json")
+        c.warn(
+            "content-type", f"the reply is JSON but its Content-Type is '{ctype or 'missing'}'; send application/json"
+        )
     inner = body.get("messageResponse")
     return inner if isinstance(inner, dict) else body
 
@@ -68,8 +69,11 @@ def _check_text(c: _Checker, where: str, key: str, value: Any, *, strict: bool) 
         else:
             c.warn(f"{key}-not-string", msg + " (objects and numbers may not reach the model as intended)")
     elif "\n" in value or "\r" in value:
-        c.error("line-break", f"{where} '{key}' contains a line break; Vapi's docs say line breaks "
-                "cause parsing errors — send a single line")
+        c.error(
+            "line-break",
+            f"{where} '{key}' contains a line break; Vapi's docs say line breaks "
+            "cause parsing errors — send a single line",
+        )
 
 
 def _check_tool_calls(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
@@ -78,12 +82,16 @@ def _check_tool_calls(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
         if "error" in reply:  # a top-level {"error": "..."} is an accepted answer
             _check_text(c, "the reply", "error", reply["error"], strict=True)
         else:
-            c.error("missing-results", "the reply has no 'results' array; Vapi reports "
-                    "'no result returned' to the model")
+            c.error(
+                "missing-results", "the reply has no 'results' array; Vapi reports 'no result returned' to the model"
+            )
         return
     if not isinstance(results, list):
-        c.error("results-not-array", f"'results' is {type(results).__name__}, not an array; "
-                "send {\"results\": [{\"toolCallId\": …, \"result\": …}]}")
+        c.error(
+            "results-not-array",
+            f"'results' is {type(results).__name__}, not an array; "
+            'send {"results": [{"toolCallId": …, "result": …}]}',
+        )
         return
     wanted = [tc.id for tc in tool_calls(ex.payload) if tc.id]
     seen: list[str] = []
@@ -99,8 +107,11 @@ def _check_tool_calls(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
             if tcid in seen:
                 c.error("duplicate-result", f"tool call {tcid} is answered more than once")
             elif wanted and tcid not in wanted:
-                c.error("unknown-tool-call-id", f"{where} answers {tcid}, which the request did not "
-                        "contain; copy toolCallId exactly from the request")
+                c.error(
+                    "unknown-tool-call-id",
+                    f"{where} answers {tcid}, which the request did not "
+                    "contain; copy toolCallId exactly from the request",
+                )
             seen.append(tcid)
         if "result" not in item and "error" not in item:
             c.error("no-result-or-error", f"{where} has neither 'result' nor 'error'")
@@ -114,13 +125,12 @@ def _check_tool_calls(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
     answered = [t for t in seen if t in wanted]
     in_request_order = [t for t in wanted if t in answered]
     if not missing and len(set(answered)) == len(answered) and answered != in_request_order:
-        c.warn("order", "results are not in the order of the request's tool calls; keep the order "
-               "for parallel calls")
+        c.warn("order", "results are not in the order of the request's tool calls; keep the order for parallel calls")
 
 
 def _check_function_call(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
     if "result" not in reply:
-        c.error("missing-result", "the reply has no 'result'; send {\"result\": \"…\"}")
+        c.error("missing-result", 'the reply has no \'result\'; send {"result": "…"}')
     else:
         _check_text(c, "the reply", "result", reply["result"], strict=False)
 
@@ -134,12 +144,17 @@ def _check_assistant_request(c: _Checker, reply: dict[str, Any], ex: Exchange) -
     if "destination" in reply:
         _check_destination(c, reply["destination"])
         if shapes:
-            c.warn("destination-with-assistant", f"the reply has 'destination' and {', '.join(shapes)}; "
-                   "Vapi transfers and ignores the assistant fields")
+            c.warn(
+                "destination-with-assistant",
+                f"the reply has 'destination' and {', '.join(shapes)}; Vapi transfers and ignores the assistant fields",
+            )
         return
     if not shapes:
-        c.error("no-assistant", "the reply names no assistant (assistantId, assistant, squadId, squad, "
-                "workflowId, workflow), destination or error; Vapi ends the call")
+        c.error(
+            "no-assistant",
+            "the reply names no assistant (assistantId, assistant, squadId, squad, "
+            "workflowId, workflow), destination or error; Vapi ends the call",
+        )
         return
     if len(shapes) > 1:
         c.error("ambiguous", f"the reply has {', '.join(shapes)}; send exactly one of them")
@@ -154,8 +169,9 @@ def _check_assistant_request(c: _Checker, reply: dict[str, Any], ex: Exchange) -
 
 def _check_destination(c: _Checker, dest: Any) -> None:
     if not isinstance(dest, dict):
-        c.error("destination-invalid", "'destination' should be an object such as "
-                "{\"type\": \"number\", \"number\": \"+1…\"}")
+        c.error(
+            "destination-invalid", '\'destination\' should be an object such as {"type": "number", "number": "+1…"}'
+        )
     elif "type" not in dest:
         c.warn("destination-no-type", "'destination' has no 'type' (number, sip or assistant)")
 
@@ -166,8 +182,7 @@ def _check_destination_request(c: _Checker, reply: dict[str, Any], ex: Exchange)
     elif "error" in reply:
         _check_text(c, "the reply", "error", reply["error"], strict=True)
     else:
-        c.error("missing-destination", "the reply has neither 'destination' nor 'error'; "
-                "the transfer cannot happen")
+        c.error("missing-destination", "the reply has neither 'destination' nor 'error'; the transfer cannot happen")
 
 
 def _check_knowledge_base(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
@@ -189,7 +204,7 @@ def _check_knowledge_base(c: _Checker, reply: dict[str, Any], ex: Exchange) -> N
     if "message" in reply:
         msg = reply["message"]
         if not isinstance(msg, dict) or not isinstance(msg.get("content"), str):
-            c.error("message-invalid", "'message' should be {\"role\": \"assistant\", \"content\": \"…\"}")
+            c.error("message-invalid", '\'message\' should be {"role": "assistant", "content": "…"}')
 
 
 def _check_endpointing(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
@@ -204,11 +219,14 @@ def _check_endpointing(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None
 
 def _check_predial(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
     if "eligible" not in reply:
-        c.error("missing-eligible", "the reply has no 'eligible'; Vapi treats that as a pre-dial "
-                "failure and does not place the call")
+        c.error(
+            "missing-eligible",
+            "the reply has no 'eligible'; Vapi treats that as a pre-dial failure and does not place the call",
+        )
     elif not isinstance(reply["eligible"], bool):
-        c.error("eligible-not-boolean", "'eligible' should be true or false; anything else means the "
-                "call is not placed")
+        c.error(
+            "eligible-not-boolean", "'eligible' should be true or false; anything else means the call is not placed"
+        )
 
 
 _RULES: dict[str, Callable[[_Checker, dict[str, Any], Exchange], None]] = {
@@ -249,12 +267,15 @@ def check_reply(ex: Exchange) -> list[Problem]:
     c = _Checker(mtype)
     if not type_info(mtype).reply_needed and not ex.reply_needed:
         if not 200 <= ex.status < 300:
-            c.warn("rejected", f"the app answered {ex.status}; Vapi logs this as "
-                   f"'Your server rejected {mtype} webhook'")
+            c.warn(
+                "rejected", f"the app answered {ex.status}; Vapi logs this as 'Your server rejected {mtype} webhook'"
+            )
         return c.problems
     if mtype == "tool-calls" and ex.status != 200:
-        c.error("http-status", f"the app answered {ex.status}; tool replies must be HTTP 200 even on "
-                "error, Vapi ignores any other status")
+        c.error(
+            "http-status",
+            f"the app answered {ex.status}; tool replies must be HTTP 200 even on error, Vapi ignores any other status",
+        )
     elif mtype == "voice-request" and ex.status != 200:
         c.error("http-status", f"the app answered {ex.status}; Vapi needs 200 with raw PCM audio")
     elif not 200 <= ex.status < 300:

@@ -85,9 +85,7 @@ class Exchange:
     _reply_parsed: tuple[bytes, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
-    def begin(
-        cls, method: str, path: str, query: str, headers: Headers, body: bytes
-    ) -> Exchange:
+    def begin(cls, method: str, path: str, query: str, headers: Headers, body: bytes) -> Exchange:
         return cls(
             id=new_exchange_id(),
             received_at=time.time(),

@@ -115,7 +115,7 @@ class Forwarder:
         url = ex.forward_url or self.target.url_for(ex.path, ex.query)
         ex.forward_url = url
         # OPTIONS * (asterisk form) asks about the server itself: it is not mapped onto the target path
-        request_target = "*" if ex.path == "*" else url[len(self._origin):] or "/"
+        request_target = "*" if ex.path == "*" else url[len(self._origin) :] or "/"
         head = self._request_head(ex, req, request_target)
         conn: UpstreamConnection | None = None
         try:
@@ -147,8 +147,9 @@ class Forwarder:
         ex.response_truncated = len(body) > CAPTURE_LIMIT
         ex.response_bytes = len(body)
         try:
-            req.conn.send_whole(req, conn.status, conn.reason.decode("latin-1"), filter_headers(conn.headers), body,
-                                conn.content_length)
+            req.conn.send_whole(
+                req, conn.status, conn.reason.decode("latin-1"), filter_headers(conn.headers), body, conn.content_length
+            )
         except ConnectionError:
             self._caller_gone(ex)
 
@@ -162,8 +163,9 @@ class Forwarder:
         # A caller that hangs up while the app is quiet must not keep the app's stream open.
         out.on_lost = lambda: conn.cancel("the caller went away during the reply")
         try:
-            out.start(req, conn.status, conn.reason.decode("latin-1"), filter_headers(conn.headers),
-                      conn.content_length)
+            out.start(
+                req, conn.status, conn.reason.decode("latin-1"), filter_headers(conn.headers), conn.content_length
+            )
             while True:
                 chunk = conn.take()
                 if chunk:
@@ -197,8 +199,9 @@ class Forwarder:
         ex.error = ex.error or "the caller went away before the reply was sent"
         ex.error_kind = ex.error_kind or "reset"
 
-    async def _fail(self, ex: Exchange, req: Request, fallback: Fallback | None,
-                    status: int, kind: str, text: str) -> None:
+    async def _fail(
+        self, ex: Exchange, req: Request, fallback: Fallback | None, status: int, kind: str, text: str
+    ) -> None:
         ex.error, ex.error_kind = text, kind
         reply = await fallback(ex, text) if fallback is not None else None
         if reply is None:
@@ -214,5 +217,7 @@ class Forwarder:
 
     def _timeout_text(self, ex: Exchange) -> str:
         what = ex.message_type or f"{ex.method} {ex.path}"
-        return (f"{what}: your app did not reply within the {ex.deadline_s:g} s deadline "
-                f"({self.target.netloc}); Vapi would have given up")
+        return (
+            f"{what}: your app did not reply within the {ex.deadline_s:g} s deadline "
+            f"({self.target.netloc}); Vapi would have given up"
+        )

@@ -13,8 +13,17 @@ from vapi_dev.exchange import Headers
 HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
-        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-        "Proxy-Authenticate", "Proxy-Authorization", "Content-Length", "Host",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Connection",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Content-Length",
+        "Host",
     )
 )
 NO_BODY_STATUSES = frozenset({204, 304})

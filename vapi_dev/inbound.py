@@ -34,11 +34,19 @@ class _HeadTooLarge(Exception):
 class Request:
     """One request as read from the socket. ``body`` is complete; ``too_large`` means it was refused."""
 
-    __slots__ = ("body", "conn", "headers", "host", "keep_alive", "method", "peer", "target", "too_large",
-                 "version")
+    __slots__ = ("body", "conn", "headers", "host", "keep_alive", "method", "peer", "target", "too_large", "version")
 
-    def __init__(self, conn: Connection, method: str, target: str, version: str, headers: Headers,
-                 body: bytes, keep_alive: bool, too_large: bool) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        method: str,
+        target: str,
+        version: str,
+        headers: Headers,
+        body: bytes,
+        keep_alive: bool,
+        too_large: bool,
+    ) -> None:
         self.conn = conn
         self.method = method
         self.target = target  # raw path and query, as sent
@@ -135,9 +143,13 @@ class Connection(asyncio.Protocol):
                 self._stop_parsing(json_error(501, "not implemented", "vapi-dev does not relay protocol upgrades"))
         except httptools.HttpParserError as e:
             if isinstance(e.__context__, _HeadTooLarge):
-                self._stop_parsing(json_error(431, "request header fields too large",
-                                              f"vapi-dev accepts up to {MAX_HEAD // 1024} KB of request line and "
-                                              "headers"))
+                self._stop_parsing(
+                    json_error(
+                        431,
+                        "request header fields too large",
+                        f"vapi-dev accepts up to {MAX_HEAD // 1024} KB of request line and headers",
+                    )
+                )
             else:
                 self._stop_parsing(json_error(400, "bad request", f"vapi-dev could not parse the request ({e})"))
 
@@ -179,8 +191,12 @@ class Connection(asyncio.Protocol):
         length = next((v for k, v in self._headers if k.lower() == "content-length"), None)
         if length is not None and length.strip().isdigit() and int(length) > self.server.max_body:
             self._refuse_large()
-        elif (self.transport is not None and not self.busy and self.parser.get_http_version() != "1.0"
-              and any(k.lower() == "expect" and v.strip().lower() == "100-continue" for k, v in self._headers)):
+        elif (
+            self.transport is not None
+            and not self.busy
+            and self.parser.get_http_version() != "1.0"
+            and any(k.lower() == "expect" and v.strip().lower() == "100-continue" for k, v in self._headers)
+        ):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -222,17 +238,25 @@ class Connection(asyncio.Protocol):
         reply, self._last_word = self._last_word, None
         if reply is not None and self.transport is not None and not self.closed:
             self._head_only = self._chunked = False
-            self.transport.write(self._encode(None, reply.status, reply.reason, reply.headers, len(reply.body))
-                                 + reply.body)
+            self.transport.write(
+                self._encode(None, reply.status, reply.reason, reply.headers, len(reply.body)) + reply.body
+            )
         self.close()
 
     def _queue_request(self, too_large: bool) -> None:
         self._in_message = False
         parser = self.parser
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        req = Request(self, parser.get_method().decode("ascii", "replace"), self._url.decode("latin-1"),
-                      parser.get_http_version(), self._headers, body, parser.should_keep_alive() and not too_large,
-                      too_large)
+        req = Request(
+            self,
+            parser.get_method().decode("ascii", "replace"),
+            self._url.decode("latin-1"),
+            parser.get_http_version(),
+            self._headers,
+            body,
+            parser.should_keep_alive() and not too_large,
+            too_large,
+        )
         self._queue.append(req)
         if len(self._queue) >= MAX_QUEUED and not self._reading_paused and self.transport is not None:
             self.transport.pause_reading()
@@ -273,8 +297,12 @@ class Connection(asyncio.Protocol):
                         await self._drained()
                     except ConnectionError:
                         return
-                if self._reading_paused and not self._broken and len(self._queue) < MAX_QUEUED // 2 \
-                        and self.transport is not None:
+                if (
+                    self._reading_paused
+                    and not self._broken
+                    and len(self._queue) < MAX_QUEUED // 2
+                    and self.transport is not None
+                ):
                     self._reading_paused = False
                     self.transport.resume_reading()
         finally:
@@ -302,8 +330,9 @@ class Connection(asyncio.Protocol):
 
     # -- writing a reply -----------------------------------------------------------------------
 
-    def _encode(self, req: Request | None, status: int, reason: str | None, headers: Headers,
-                length: int | None) -> bytes:
+    def _encode(
+        self, req: Request | None, status: int, reason: str | None, headers: Headers, length: int | None
+    ) -> bytes:
         """The head of a reply. ``reason`` None is vapi-dev's own reply; a relayed one may be empty."""
         extra = ""
         if status in NO_BODY_STATUSES or 100 <= status < 200:
@@ -325,8 +354,9 @@ class Connection(asyncio.Protocol):
         """Write a whole reply at once."""
         self.send_whole(req, reply.status, reply.reason, reply.headers, reply.body)
 
-    def send_whole(self, req: Request, status: int, reason: str | None, headers: Headers, body: bytes,
-                   length: int | None = None) -> None:
+    def send_whole(
+        self, req: Request, status: int, reason: str | None, headers: Headers, body: bytes, length: int | None = None
+    ) -> None:
         """Write status, headers and the complete body in one write. ``length`` is kept for HEAD."""
         if self.closed or self.transport is None:
             raise ConnectionResetError("the caller closed the connection")

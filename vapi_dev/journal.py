@@ -37,10 +37,32 @@ CREATE INDEX IF NOT EXISTS exchanges_call ON exchanges(call_id);
 CREATE INDEX IF NOT EXISTS exchanges_id ON exchanges(id);
 """
 _COLUMNS = (
-    "id", "received_at", "method", "path", "query", "headers", "masked_headers", "body",
-    "message_type", "call_id", "reply_needed", "deadline_s", "forward_url", "status",
-    "response_headers", "response_body", "response_bytes", "response_truncated", "streamed",
-    "duration_ms", "first_byte_ms", "error", "error_kind", "fallback", "auth", "problems",
+    "id",
+    "received_at",
+    "method",
+    "path",
+    "query",
+    "headers",
+    "masked_headers",
+    "body",
+    "message_type",
+    "call_id",
+    "reply_needed",
+    "deadline_s",
+    "forward_url",
+    "status",
+    "response_headers",
+    "response_body",
+    "response_bytes",
+    "response_truncated",
+    "streamed",
+    "duration_ms",
+    "first_byte_ms",
+    "error",
+    "error_kind",
+    "fallback",
+    "auth",
+    "problems",
 )
 
 
@@ -88,12 +110,30 @@ def _row(ex: Exchange, redactor: HeaderRedactor) -> tuple[Any, ...]:
     resp_headers = redactor(ex.response_headers)
     first_byte = None if ex.first_byte is None else (ex.first_byte - ex.started) * 1000.0
     return (
-        ex.id, ex.received_at, ex.method, ex.path, ex.query, _encode(headers),
+        ex.id,
+        ex.received_at,
+        ex.method,
+        ex.path,
+        ex.query,
+        _encode(headers),
         _encode(masked) if masked else _NO_PROBLEMS,
-        bytes(ex.body), ex.message_type, ex.call_id, int(ex.reply_needed), ex.deadline_s,
-        ex.forward_url, ex.status, _encode(resp_headers), bytes(ex.response_body),
-        ex.response_bytes, int(ex.response_truncated), int(ex.streamed), ex.duration_ms, first_byte,
-        ex.error, ex.error_kind, int(ex.fallback),
+        bytes(ex.body),
+        ex.message_type,
+        ex.call_id,
+        int(ex.reply_needed),
+        ex.deadline_s,
+        ex.forward_url,
+        ex.status,
+        _encode(resp_headers),
+        bytes(ex.response_body),
+        ex.response_bytes,
+        int(ex.response_truncated),
+        int(ex.streamed),
+        ex.duration_ms,
+        first_byte,
+        ex.error,
+        ex.error_kind,
+        int(ex.fallback),
         _encode(ex.auth.to_json()) if ex.auth else None,
         _encode([p.to_json() for p in ex.problems]) if ex.problems else _NO_PROBLEMS,
     )
@@ -108,17 +148,31 @@ def _exchange(row: sqlite3.Row) -> Exchange:
         payload = None
     auth = json.loads(row["auth"]) if row["auth"] else None
     return Exchange(
-        id=row["id"], received_at=row["received_at"], started=0.0, method=row["method"],
-        path=row["path"], query=row["query"], headers=[(k, v) for k, v in json.loads(row["headers"])],
-        body=body, payload=payload, message_type=row["message_type"], call_id=row["call_id"],
-        reply_needed=bool(row["reply_needed"]), deadline_s=row["deadline_s"],
-        forward_url=row["forward_url"], status=row["status"],
+        id=row["id"],
+        received_at=row["received_at"],
+        started=0.0,
+        method=row["method"],
+        path=row["path"],
+        query=row["query"],
+        headers=[(k, v) for k, v in json.loads(row["headers"])],
+        body=body,
+        payload=payload,
+        message_type=row["message_type"],
+        call_id=row["call_id"],
+        reply_needed=bool(row["reply_needed"]),
+        deadline_s=row["deadline_s"],
+        forward_url=row["forward_url"],
+        status=row["status"],
         response_headers=[(k, v) for k, v in json.loads(row["response_headers"])],
-        response_body=bytes(row["response_body"]), response_bytes=row["response_bytes"],
-        response_truncated=bool(row["response_truncated"]), streamed=bool(row["streamed"]),
+        response_body=bytes(row["response_body"]),
+        response_bytes=row["response_bytes"],
+        response_truncated=bool(row["response_truncated"]),
+        streamed=bool(row["streamed"]),
         first_byte=None if row["first_byte_ms"] is None else row["first_byte_ms"] / 1000.0,
         finished=None if row["duration_ms"] is None else row["duration_ms"] / 1000.0,
-        error=row["error"], error_kind=row["error_kind"], fallback=bool(row["fallback"]),
+        error=row["error"],
+        error_kind=row["error_kind"],
+        fallback=bool(row["fallback"]),
         auth=AuthResult(auth["method"], bool(auth["ok"]), auth.get("reason", "")) if auth else None,
         problems=[Problem(p["level"], p["code"], p["message"]) for p in json.loads(row["problems"])],
     )
@@ -173,8 +227,7 @@ class Journal:
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         except OSError as exc:
             raise JournalError(
-                f"cannot create the journal {self.path} ({exc.strerror}); "
-                "pass --journal or set VAPI_DEV_HOME."
+                f"cannot create the journal {self.path} ({exc.strerror}); pass --journal or set VAPI_DEV_HOME."
             ) from exc
 
     def _restrict_permissions(self) -> None:
@@ -187,9 +240,7 @@ class Journal:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def append(
-        self, exchanges: Iterable[Exchange], secrets: Sequence[str] = (), names: Sequence[str] = ()
-    ) -> int:
+    def append(self, exchanges: Iterable[Exchange], secrets: Sequence[str] = (), names: Sequence[str] = ()) -> int:
         """Write a batch in one transaction, then drop rows beyond ``keep``; returns rows written.
 
         ``secrets`` are secret values and ``names`` extra secret header names (from AuthConfig),
@@ -202,9 +253,7 @@ class Journal:
         marks = ",".join("?" * len(_COLUMNS))
         try:
             with self._lock, self._db:
-                self._db.executemany(
-                    f"INSERT INTO exchanges ({','.join(_COLUMNS)}) VALUES ({marks})", rows
-                )
+                self._db.executemany(f"INSERT INTO exchanges ({','.join(_COLUMNS)}) VALUES ({marks})", rows)
                 self._db.execute(
                     "DELETE FROM exchanges WHERE seq <= (SELECT MAX(seq) FROM exchanges) - ?", (self.keep,)
                 )
@@ -233,9 +282,7 @@ class Journal:
             where.append("message_type = ?")
             args.append(type)
         cond = ("WHERE " + " AND ".join(where)) if where else ""
-        rows = self._query(
-            f"SELECT * FROM exchanges {cond} ORDER BY seq DESC LIMIT ?", [*args, max(0, limit)]
-        )
+        rows = self._query(f"SELECT * FROM exchanges {cond} ORDER BY seq DESC LIMIT ?", [*args, max(0, limit)])
         return rows[::-1]
 
     def get(self, key: str) -> Exchange | None:

@@ -19,8 +19,18 @@ CATEGORY_STYLE = {
     "error": "bold red",
     "other": "white",
 }
-CALL_COLOURS = ("green", "yellow", "blue", "magenta", "cyan", "bright_green", "bright_yellow",
-                "bright_blue", "bright_magenta", "bright_cyan")
+CALL_COLOURS = (
+    "green",
+    "yellow",
+    "blue",
+    "magenta",
+    "cyan",
+    "bright_green",
+    "bright_yellow",
+    "bright_blue",
+    "bright_magenta",
+    "bright_cyan",
+)
 NOTICE_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 REPLY_MARK = "↩"  # Vapi waits for this reply
 
@@ -110,10 +120,8 @@ def exchange_line(ex: Exchange) -> Text:
     status = str(ex.status) if ex.status is not None else "---"
     line.append(f"{status:>3} ", style=status_style(ex))
     ms = ex.duration_ms
-    line.append(f"{ms:>7.0f} ms " if ms is not None and ms >= 10 else f"{(ms or 0):>7.1f} ms ",
-                style=latency_style(ex))
-    line.append(f"{human_bytes(ex.request_bytes)}→{human_bytes(ex.response_bytes)}".ljust(17) + " ",
-                style="dim")
+    line.append(f"{ms:>7.0f} ms " if ms is not None and ms >= 10 else f"{(ms or 0):>7.1f} ms ", style=latency_style(ex))
+    line.append(f"{human_bytes(ex.request_bytes)}→{human_bytes(ex.response_bytes)}".ljust(17) + " ", style="dim")
     if ex.auth is not None:
         line.append("auth✓ " if ex.auth.ok else "auth✗ ", style="green" if ex.auth.ok else "bold red")
     if ex.fallback:
@@ -152,8 +160,9 @@ def banner_lines(ready: Ready) -> list[Text]:
     row("Forward →", ready.forward_to)
     if ready.public_url:
         row("Public", ready.public_url, "bold green")
-        lines.append(Text("             paste this as the Server URL in Vapi (assistant, phone number or tool)",
-                          style="dim"))
+        lines.append(
+            Text("             paste this as the Server URL in Vapi (assistant, phone number or tool)", style="dim")
+        )
     else:
         row("Public", "none — local only", "yellow")
     if ready.inspect_url:

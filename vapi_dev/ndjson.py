@@ -69,15 +69,26 @@ class NdjsonSink(ThreadedSink):
         if isinstance(event, Finished):
             return exchange_record(event.exchange, self.redact)
         if isinstance(event, Ready):
-            return {"event": "ready", "local_url": event.local_url, "public_url": event.public_url,
-                    "forward_to": event.forward_to, "tunnel": event.tunnel, "inspect_url": event.inspect_url,
-                    "note": event.note}
+            return {
+                "event": "ready",
+                "local_url": event.local_url,
+                "public_url": event.public_url,
+                "forward_to": event.forward_to,
+                "tunnel": event.tunnel,
+                "inspect_url": event.inspect_url,
+                "note": event.note,
+            }
         if isinstance(event, TunnelChanged):
             return {"event": "tunnel", "up": event.up, "public_url": event.public_url, "reason": event.reason}
         if isinstance(event, Started):
             ex = event.exchange
-            return {"event": "pending", "id": ex.id, "message_type": ex.message_type, "call_id": ex.call_id,
-                    "deadline_s": ex.deadline_s}
+            return {
+                "event": "pending",
+                "id": ex.id,
+                "message_type": ex.message_type,
+                "call_id": ex.call_id,
+                "deadline_s": ex.deadline_s,
+            }
         if isinstance(event, Notice):
             return {"event": "notice", "level": event.level, "text": event.text}
         return None

@@ -12,8 +12,9 @@ from vapi_dev.exchange import AuthResult, Exchange, Problem
 from vapi_dev.http1 import Reply
 
 
-def make_verifier(cfg: auth.AuthConfig, public_url: Callable[[], str | None],
-                  local_url: Callable[[], str]) -> Callable[[Exchange], AuthResult | None]:
+def make_verifier(
+    cfg: auth.AuthConfig, public_url: Callable[[], str | None], local_url: Callable[[], str]
+) -> Callable[[Exchange], AuthResult | None]:
     """Verify each request as the app would, against the URL Vapi signed (the public one)."""
 
     def verify(ex: Exchange) -> AuthResult | None:

@@ -87,10 +87,12 @@ class Receiver:
             if e.errno == errno.EADDRINUSE:
                 raise ListenError(
                     f"port {self.config.port} on {self.config.host} is already in use (another vapi-dev?); "
-                    "pick another with --port, or --port 0 for any free port") from None
+                    "pick another with --port, or --port 0 for any free port"
+                ) from None
             if e.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
-                raise ListenError(f"cannot listen on {self.config.host}:{self.config.port} "
-                                  f"({e.strerror}); check --host and --port") from None
+                raise ListenError(
+                    f"cannot listen on {self.config.host}:{self.config.port} ({e.strerror}); check --host and --port"
+                ) from None
             raise ListenError(f"cannot listen on {self.config.host}:{self.config.port}: {e}") from None
         self._server = server
         return self.port
@@ -122,7 +124,7 @@ class Receiver:
     async def handle(self, req: Request) -> None:
         raw = req.target
         if raw.startswith(PING_PREFIX):
-            nonce = raw[len(PING_PREFIX):].split("?", 1)[0]
+            nonce = raw[len(PING_PREFIX) :].split("?", 1)[0]
             req.conn.send(req, json_reply(200, {"ok": True, "nonce": nonce, "source": "vapi-dev"}))
             return
         if req.too_large:

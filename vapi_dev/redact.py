@@ -91,9 +91,7 @@ class HeaderRedactor:
         return headers if out is None else out
 
 
-def redact_headers(
-    headers: Headers, extra_secrets: Sequence[str] = (), *, extra_names: Sequence[str] = ()
-) -> Headers:
+def redact_headers(headers: Headers, extra_secrets: Sequence[str] = (), *, extra_names: Sequence[str] = ()) -> Headers:
     """A copy of ``headers`` with secret headers masked and known secret values scrubbed.
 
     ``extra_secrets`` are secret *values* (e.g. ``AuthConfig.secret_values()``) scrubbed from every

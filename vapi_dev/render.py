@@ -46,8 +46,7 @@ def make_console(file: TextIO, color: bool | None) -> Console:
 class TerminalSink(ThreadedSink):
     """The human stream: a banner, one line per exchange, notices, and -v bodies."""
 
-    def __init__(self, console: Console, config: Config, redact: Redactor,
-                 *, exchanges: bool = True) -> None:
+    def __init__(self, console: Console, config: Config, redact: Redactor, *, exchanges: bool = True) -> None:
         self.console = console
         self.config = config
         self.redact = redact
@@ -124,8 +123,9 @@ class TerminalSink(ThreadedSink):
 
     def on_error(self, exc: Exception) -> None:
         with contextlib.suppress(Exception):
-            self.console.print(f"vapi-dev: could not render an event ({type(exc).__name__}: {exc})",
-                               style="red", markup=False)
+            self.console.print(
+                f"vapi-dev: could not render an event ({type(exc).__name__}: {exc})", style="red", markup=False
+            )
 
     # -- lines -------------------------------------------------------------------------------
 
@@ -158,14 +158,16 @@ class TerminalSink(ThreadedSink):
         line.append(f"{short_call(ex.call_id):<8} ", style=call_style(ex.call_id))
         line.append(f"{ex.message_type or ex.method} {REPLY_MARK} ", style="bold magenta")
         waited = time.monotonic() - ex.started
-        line.append(f"… still waiting for your app ({waited:.1f} s of the {ex.deadline_s:g} s deadline)",
-                    style="yellow")
+        line.append(
+            f"… still waiting for your app ({waited:.1f} s of the {ex.deadline_s:g} s deadline)", style="yellow"
+        )
         self.console.print(line)
 
     def _summary(self, items: Sequence[Exchange]) -> None:
         counts = Counter(
-            (vapi.normalise_type(ex.message_type) if ex.message_type else f"{ex.method} {ex.path}",
-             ex.status or 0) for ex in items)
+            (vapi.normalise_type(ex.message_type) if ex.message_type else f"{ex.method} {ex.path}", ex.status or 0)
+            for ex in items
+        )
         parts = ", ".join(f"{n}× {t} {s}" for (t, s), n in counts.most_common(4))
         if len(counts) > 4:
             parts += ", …"
@@ -194,8 +196,9 @@ class TerminalSink(ThreadedSink):
                 self.console.print(line)
         elif isinstance(event, TunnelChanged):
             if event.up:
-                self.console.print(Text(f"tunnel restored: {event.public_url}  {event.reason}".rstrip(),
-                                        style="bold green"))
+                self.console.print(
+                    Text(f"tunnel restored: {event.public_url}  {event.reason}".rstrip(), style="bold green")
+                )
             else:
                 self.console.print(Text(f"tunnel lost: {event.reason} — restoring…", style="bold red"))
         elif isinstance(event, Notice):

@@ -25,20 +25,27 @@ CUSTOMER = {"number": "+15555550100", "name": "Sam Caller"}
 ASSISTANT = {
     "name": "Weather bot",
     "firstMessage": "Hi, how can I help?",
-    "model": {"provider": "openai", "model": "gpt-4o",
-              "messages": [{"role": "system", "content": "You are a weather bot."}]},
+    "model": {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "messages": [{"role": "system", "content": "You are a weather bot."}],
+    },
     "voice": {"provider": "11labs", "voiceId": "burt"},
     "transcriber": {"provider": "deepgram", "model": "nova-2", "language": "en"},
     "server": {"url": "https://example.ngrok.app/webhook", "timeoutSeconds": 20},
 }
-PHONE_NUMBER = {"id": PHONE_NUMBER_ID, "orgId": ORG_ID, "provider": "vapi",
-                "number": "+15555550199", "name": "Support line"}
+PHONE_NUMBER = {
+    "id": PHONE_NUMBER_ID,
+    "orgId": ORG_ID,
+    "provider": "vapi",
+    "number": "+15555550199",
+    "name": "Support line",
+}
 WEATHER_ARGS = {"city": "Paris"}
 CONVERSATION: list[dict[str, Any]] = [
     {"role": "system", "message": "You are a weather bot.", "time": 0, "secondsFromStart": 0},
     {"role": "bot", "message": "Hi, how can I help?", "time": 500, "endTime": 2000, "secondsFromStart": 0.5},
-    {"role": "user", "message": "What's the weather in Paris?", "time": 3000, "endTime": 5000,
-     "secondsFromStart": 3.0},
+    {"role": "user", "message": "What's the weather in Paris?", "time": 3000, "endTime": 5000, "secondsFromStart": 3.0},
 ]
 OPENAI_MESSAGES = [
     {"role": "system", "content": "You are a weather bot."},
@@ -71,19 +78,32 @@ def _messages(ts: int) -> list[dict[str, Any]]:
 
 
 def _tool_call() -> dict[str, Any]:
-    return {"id": TOOL_CALL_ID, "type": "function",
-            "function": {"name": "get_weather", "arguments": dict(WEATHER_ARGS)}}
+    return {
+        "id": TOOL_CALL_ID,
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": dict(WEATHER_ARGS)},
+    }
 
 
 def _call(call_id: str, ts: int, status: str) -> dict[str, Any]:
     return {
-        "id": call_id, "orgId": ORG_ID, "type": "inboundPhoneCall", "status": status,
-        "createdAt": _iso(ts - 8000), "updatedAt": _iso(ts), "startedAt": _iso(ts - 6000),
-        "assistantId": ASSISTANT_ID, "phoneNumberId": PHONE_NUMBER_ID, "phoneCallProvider": "vapi",
-        "phoneCallTransport": "pstn", "phoneCallProviderId": "CA" + call_id.replace("-", "")[:32],
+        "id": call_id,
+        "orgId": ORG_ID,
+        "type": "inboundPhoneCall",
+        "status": status,
+        "createdAt": _iso(ts - 8000),
+        "updatedAt": _iso(ts),
+        "startedAt": _iso(ts - 6000),
+        "assistantId": ASSISTANT_ID,
+        "phoneNumberId": PHONE_NUMBER_ID,
+        "phoneCallProvider": "vapi",
+        "phoneCallTransport": "pstn",
+        "phoneCallProviderId": "CA" + call_id.replace("-", "")[:32],
         "customer": dict(CUSTOMER),
-        "monitor": {"listenUrl": f"wss://phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai/{call_id}/listen",
-                    "controlUrl": f"https://phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai/{call_id}/control"},
+        "monitor": {
+            "listenUrl": f"wss://phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai/{call_id}/listen",
+            "controlUrl": f"https://phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai/{call_id}/control",
+        },
         "transport": {"provider": "vapi.sip"},
     }
 
@@ -95,21 +115,31 @@ def _specific(mtype: str, call_id: str, ts: int) -> dict[str, Any]:
         "assistant-request": {"assistantVersion": None},
         "tool-calls": {
             "toolCallList": [tc],
-            "toolWithToolCallList": [{
-                "type": "function",
-                "function": {"name": "get_weather", "parameters": {
-                    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
-                "server": {"url": "https://example.ngrok.app/tools"}, "messages": [],
-                "toolCall": copy.deepcopy(tc)}],
+            "toolWithToolCallList": [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "get_weather",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {"city": {"type": "string"}},
+                            "required": ["city"],
+                        },
+                    },
+                    "server": {"url": "https://example.ngrok.app/tools"},
+                    "messages": [],
+                    "toolCall": copy.deepcopy(tc),
+                }
+            ],
             "toolCalls": [copy.deepcopy(tc)],
         },
         "function-call": {"functionCall": {"name": "get_weather", "parameters": dict(WEATHER_ARGS)}},
         "transfer-destination-request": {},
-        "handoff-destination-request": {
-            "parameters": {"destination": "billing", "reason": "billing question"}},
+        "handoff-destination-request": {"parameters": {"destination": "billing", "reason": "billing question"}},
         "knowledge-base-request": {
-            "messages": [{"role": "user", "message": "What is your return policy?", "time": ts - 1000,
-                          "secondsFromStart": 48.0}],
+            "messages": [
+                {"role": "user", "message": "What is your return policy?", "time": ts - 1000, "secondsFromStart": 48.0}
+            ],
             "messagesOpenAIFormatted": [{"role": "user", "content": "What is your return policy?"}],
         },
         "voice-request": {"text": "Hello, world!", "sampleRate": 24000},
@@ -117,40 +147,81 @@ def _specific(mtype: str, call_id: str, ts: int) -> dict[str, Any]:
         "campaign.predial": {"campaign": {"id": "c0ffee00-0000-4000-8000-00000000a004", "name": "Renewals"}},
         "status-update": {"status": "in-progress"},
         "end-of-call-report": {
-            "endedReason": "customer-ended-call", "startedAt": _iso(ts - 99000), "endedAt": _iso(ts),
-            "durationSeconds": 99.0, "cost": 0.12,
+            "endedReason": "customer-ended-call",
+            "startedAt": _iso(ts - 99000),
+            "endedAt": _iso(ts),
+            "durationSeconds": 99.0,
+            "cost": 0.12,
             "costs": [
-                {"type": "model", "model": {"provider": "openai", "model": "gpt-4o"},
-                 "promptTokens": 1200, "completionTokens": 150, "cost": 0.01},
+                {
+                    "type": "model",
+                    "model": {"provider": "openai", "model": "gpt-4o"},
+                    "promptTokens": 1200,
+                    "completionTokens": 150,
+                    "cost": 0.01,
+                },
                 {"type": "transport", "provider": "vapi", "minutes": 1.65, "cost": 0.02},
             ],
-            "analysis": {"summary": "Caller asked about the weather.",
-                         "structuredData": {"intent": "weather"}, "successEvaluation": "true"},
+            "analysis": {
+                "summary": "Caller asked about the weather.",
+                "structuredData": {"intent": "weather"},
+                "successEvaluation": "true",
+            },
         },
         "hang": {},
-        "phone-call-control": {"request": "forward",
-                               "destination": {"type": "sip", "sipUri": "sip:agent@example.invalid"}},
-        "transfer-update": {"destination": {"type": "number", "number": "+15555550111"},
-                            "fromAssistant": copy.deepcopy(ASSISTANT), "toAssistant": None},
+        "phone-call-control": {
+            "request": "forward",
+            "destination": {"type": "sip", "sipUri": "sip:agent@example.invalid"},
+        },
+        "transfer-update": {
+            "destination": {"type": "number", "number": "+15555550111"},
+            "fromAssistant": copy.deepcopy(ASSISTANT),
+            "toAssistant": None,
+        },
         "assistant.started": {"newAssistant": copy.deepcopy(ASSISTANT)},
         "speech-update": {"status": "started", "role": "user", "turn": 1},
         "conversation-update": {"messages": _messages(ts), "messagesOpenAIFormatted": OPENAI_MESSAGES},
-        "transcript": {"role": "user", "transcriptType": "final",
-                       "transcript": "What's the weather in Paris?", "isFiltered": False,
-                       "detectedThreats": [], "confidence": 0.93, "confidenceSource": "provider"},
+        "transcript": {
+            "role": "user",
+            "transcriptType": "final",
+            "transcript": "What's the weather in Paris?",
+            "isFiltered": False,
+            "detectedThreats": [],
+            "confidence": 0.93,
+            "confidenceSource": "provider",
+        },
         "model-output": {"output": "Sunny", "turnId": "turn_3"},
         "user-interrupted": {"turnId": "turn_3"},
         "language-change-detected": {"language": "es"},
         "voice-input": {"input": "It is sunny and 21 degrees in Paris."},
-        "assistant.speechStarted": {"text": "It is sunny and 21 degrees in Paris.", "turn": 2,
-                                    "source": "model", "timing": {"type": "word-progress", "wordsSpoken": 1}},
-        "chat.created": {"chat": {"id": call_id, "orgId": ORG_ID, "assistantId": ASSISTANT_ID,
-                                  "messages": [], "createdAt": _iso(ts)}},
+        "assistant.speechStarted": {
+            "text": "It is sunny and 21 degrees in Paris.",
+            "turn": 2,
+            "source": "model",
+            "timing": {"type": "word-progress", "wordsSpoken": 1},
+        },
+        "chat.created": {
+            "chat": {"id": call_id, "orgId": ORG_ID, "assistantId": ASSISTANT_ID, "messages": [], "createdAt": _iso(ts)}
+        },
         "chat.deleted": {"chat": {"id": call_id, "orgId": ORG_ID, "assistantId": ASSISTANT_ID}},
-        "session.created": {"session": {"id": call_id, "orgId": ORG_ID, "status": "active",
-                                        "assistantId": ASSISTANT_ID, "createdAt": _iso(ts)}},
-        "session.updated": {"session": {"id": call_id, "orgId": ORG_ID, "status": "active",
-                                        "assistantId": ASSISTANT_ID, "updatedAt": _iso(ts)}},
+        "session.created": {
+            "session": {
+                "id": call_id,
+                "orgId": ORG_ID,
+                "status": "active",
+                "assistantId": ASSISTANT_ID,
+                "createdAt": _iso(ts),
+            }
+        },
+        "session.updated": {
+            "session": {
+                "id": call_id,
+                "orgId": ORG_ID,
+                "status": "active",
+                "assistantId": ASSISTANT_ID,
+                "updatedAt": _iso(ts),
+            }
+        },
         "session.deleted": {"session": {"id": call_id, "orgId": ORG_ID, "status": "completed"}},
         "call.deleted": {},
         "call.delete.failed": {"error": "Call recording could not be deleted."},
@@ -160,19 +231,32 @@ def _specific(mtype: str, call_id: str, ts: int) -> dict[str, Any]:
 
 
 def _artifact(call_id: str, ts: int, full: bool) -> dict[str, Any]:
-    art: dict[str, Any] = {"messages": _messages(ts), "messagesOpenAIFormatted": OPENAI_MESSAGES,
-                           "transcript": "AI: Hi, how can I help?\nUser: What's the weather in Paris?"}
+    art: dict[str, Any] = {
+        "messages": _messages(ts),
+        "messagesOpenAIFormatted": OPENAI_MESSAGES,
+        "transcript": "AI: Hi, how can I help?\nUser: What's the weather in Paris?",
+    }
     if full:
         base = f"https://storage.vapi.ai/{call_id}"
-        art.update({"recordingUrl": f"{base}-mono.wav", "stereoRecordingUrl": f"{base}-stereo.wav",
-                    "recording": {"mono": {"combinedUrl": f"{base}-mono.wav"},
-                                  "stereoUrl": f"{base}-stereo.wav"},
-                    "logUrl": f"{base}-log.gz"})
+        art.update(
+            {
+                "recordingUrl": f"{base}-mono.wav",
+                "stereoRecordingUrl": f"{base}-stereo.wav",
+                "recording": {"mono": {"combinedUrl": f"{base}-mono.wav"}, "stereoUrl": f"{base}-stereo.wav"},
+                "logUrl": f"{base}-log.gz",
+            }
+        )
     return art
 
 
-def sample(message_type: str, call_id: str | None = None, *, timestamp_ms: int | None = None,
-           call_status: str | None = None, **fields: Any) -> dict[str, Any]:
+def sample(
+    message_type: str,
+    call_id: str | None = None,
+    *,
+    timestamp_ms: int | None = None,
+    call_status: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
     """A full Vapi envelope ``{"message": {...}}`` for ``message_type``.
 
     ``fields`` override keys of ``message``; ``call_status`` sets ``message.call.status``.
@@ -183,8 +267,7 @@ def sample(message_type: str, call_id: str | None = None, *, timestamp_ms: int |
     call_id = call_id or str(uuid.uuid4())
     ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     ended = name in ("end-of-call-report", "call.deleted", "call.delete.failed", "call.artifact.upload")
-    status = call_status or (
-        "ringing" if name == "assistant-request" else "ended" if ended else "in-progress")
+    status = call_status or ("ringing" if name == "assistant-request" else "ended" if ended else "in-progress")
     call = _call(call_id, ts, status)
     msg: dict[str, Any] = {"type": message_type, "timestamp": ts, "call": call}
     if name == "assistant-request":
@@ -192,8 +275,14 @@ def sample(message_type: str, call_id: str | None = None, *, timestamp_ms: int |
         call.pop("assistantId")
         msg.update({"phoneNumber": dict(PHONE_NUMBER), "customer": dict(CUSTOMER)})
     else:
-        msg.update({"assistant": copy.deepcopy(ASSISTANT), "customer": dict(CUSTOMER),
-                    "phoneNumber": dict(PHONE_NUMBER), "artifact": _artifact(call_id, ts, ended)})
+        msg.update(
+            {
+                "assistant": copy.deepcopy(ASSISTANT),
+                "customer": dict(CUSTOMER),
+                "phoneNumber": dict(PHONE_NUMBER),
+                "artifact": _artifact(call_id, ts, ended),
+            }
+        )
     if ended:
         call["endedReason"] = "customer-ended-call"
         call["endedAt"] = _iso(ts)
@@ -268,10 +357,21 @@ def apply_set(payload: Any, expr: str) -> Any:
 
 FIXTURE_VERSION = 1
 # Never re-sent: hop-by-hop, or recomputed by the HTTP client for the new connection.
-_UNSENT_HEADERS = frozenset({
-    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
-    "upgrade", "proxy-connection", "proxy-authorization", "accept-encoding",
-})
+_UNSENT_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-connection",
+        "proxy-authorization",
+        "accept-encoding",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -321,11 +421,19 @@ def fixture(call_id: str, exchanges: Iterable[Exchange]) -> dict[str, Any]:
     for ex in exchanges:
         reply: dict[str, Any] = {"status": ex.status, "duration_ms": ex.duration_ms, "error": ex.error}
         reply.update(encode_body(ex.response_body))
-        items.append({
-            "id": ex.id, "received_at": ex.received_at, "method": ex.method, "path": ex.path,
-            "query": ex.query, "message_type": ex.message_type,
-            "headers": [[k, v] for k, v in ex.headers], **encode_body(ex.body), "reply": reply,
-        })
+        items.append(
+            {
+                "id": ex.id,
+                "received_at": ex.received_at,
+                "method": ex.method,
+                "path": ex.path,
+                "query": ex.query,
+                "message_type": ex.message_type,
+                "headers": [[k, v] for k, v in ex.headers],
+                **encode_body(ex.body),
+                "reply": reply,
+            }
+        )
     return {"version": FIXTURE_VERSION, "call_id": call_id, "exchanges": items}
 
 
@@ -344,16 +452,23 @@ def load_requests(raw: bytes, source: str = "the file") -> list[Request]:
                 raise SampleError(f"{source}: exchange {n} is not an object.")
             try:
                 headers = [(str(k), str(v)) for k, v in item.get("headers", [])]
-                out.append(Request(str(item.get("method", "POST")), str(item.get("path", "/")),
-                                   str(item.get("query", "")), headers, decode_body(item),
-                                   str(item.get("message_type") or "")))
+                out.append(
+                    Request(
+                        str(item.get("method", "POST")),
+                        str(item.get("path", "/")),
+                        str(item.get("query", "")),
+                        headers,
+                        decode_body(item),
+                        str(item.get("message_type") or ""),
+                    )
+                )
             except (TypeError, ValueError) as exc:
                 raise SampleError(f"{source}: exchange {n} is malformed ({exc}).") from exc
         return out
     if isinstance(data, dict) and isinstance(data.get("message"), dict):
         label = str(data["message"].get("type", ""))
         return [Request("POST", "/", "", [("Content-Type", "application/json")], raw, label)]
-    raise SampleError(f"{source} is neither a Vapi payload ({{\"message\": …}}) nor an export fixture.")
+    raise SampleError(f'{source} is neither a Vapi payload ({{"message": …}}) nor an export fixture.')
 
 
 def payload_request(payload: dict[str, Any]) -> Request:

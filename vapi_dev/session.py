@@ -42,9 +42,18 @@ class Bus:
 class Session:
     """One listen run. ``tunnel`` follows the tunnels.Tunnel protocol (or is None: local only)."""
 
-    def __init__(self, config: Config, bus: Bus, *, tunnel: Any = None, hooks: Sequence[Hook] = (),
-                 verifier: Verifier | None = None, checker: Checker | None = None,
-                 fallback: Fallback | None = None, tunnel_note: str | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        bus: Bus,
+        *,
+        tunnel: Any = None,
+        hooks: Sequence[Hook] = (),
+        verifier: Verifier | None = None,
+        checker: Checker | None = None,
+        fallback: Fallback | None = None,
+        tunnel_note: str | None = None,
+    ) -> None:
         self.config = config
         self.bus = bus
         self.tunnel = tunnel
@@ -52,8 +61,9 @@ class Session:
         self.tunnel_note = tunnel_note
         self.public_url: str | None = None
         self.forwarder = Forwarder(config.forward_to, insecure=config.insecure)
-        self.receiver = Receiver(config, self.forwarder, bus.emit, verifier=verifier, checker=checker,
-                                 fallback=fallback)
+        self.receiver = Receiver(
+            config, self.forwarder, bus.emit, verifier=verifier, checker=checker, fallback=fallback
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_ready: Callable[[], None] | None = None  # e.g. stop a progress spinner
         self._ready = False
@@ -97,9 +107,16 @@ class Session:
                 note = await self._self_check(info.public_url)
         if self.on_ready is not None:
             self.on_ready()
-        self.bus.emit(Ready(local_url=self.local_url, forward_to=self.config.forward_to.url,
-                            public_url=self.public_url, tunnel=getattr(self.tunnel, "name", "none"),
-                            inspect_url=inspect_url, note=note))
+        self.bus.emit(
+            Ready(
+                local_url=self.local_url,
+                forward_to=self.config.forward_to.url,
+                public_url=self.public_url,
+                tunnel=getattr(self.tunnel, "name", "none"),
+                inspect_url=inspect_url,
+                note=note,
+            )
+        )
         self._ready = True
         for event in self._deferred:
             self.bus.emit(event)
@@ -117,8 +134,7 @@ class Session:
 
     def _on_tunnel_event(self, event: TunnelChanged | Notice) -> None:
         self.bus.emit(event)
-        if isinstance(event, TunnelChanged) and event.up and event.public_url \
-                and event.public_url != self.public_url:
+        if isinstance(event, TunnelChanged) and event.up and event.public_url and event.public_url != self.public_url:
             self.public_url = event.public_url
             task = asyncio.get_running_loop().create_task(self._repoint(event.public_url))
             self._tasks.add(task)

@@ -103,8 +103,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         netloc = self.pool.target.netloc
         if not self.status:
-            err = UpstreamError("reset", f"{netloc} closed the connection without a reply",
-                                stale=self.reused and not self.got_bytes)
+            err = UpstreamError(
+                "reset", f"{netloc} closed the connection without a reply", stale=self.reused and not self.got_bytes
+            )
         else:
             how = "reset the connection" if exc is not None else "closed the connection"
             err = UpstreamError("reset", f"{netloc} {how} in the middle of the reply")
@@ -227,7 +228,7 @@ class UpstreamConnection(asyncio.Protocol):
                         # body: stop sending (RFC 9112 §9.5). An early head alone is not a reason to.
                         self.cut = True
                         break
-                    self.transport.write(view[i:i + WRITE_SLICE])
+                    self.transport.write(view[i : i + WRITE_SLICE])
                     if self._write_paused and not self.closed:
                         self._drain = loop.create_future()
                         await self._drain
@@ -299,16 +300,24 @@ class Pool:
         t = self.target
         try:
             _, conn = await loop.create_connection(
-                lambda: UpstreamConnection(self), t.host, t.port, ssl=self.ssl,
-                server_hostname=t.host if self.ssl is not None else None)
+                lambda: UpstreamConnection(self),
+                t.host,
+                t.port,
+                ssl=self.ssl,
+                server_hostname=t.host if self.ssl is not None else None,
+            )
         except ssl.SSLCertVerificationError as e:
-            raise UpstreamError("tls", f"TLS certificate of {t.netloc} rejected ({e.verify_message or e}); "
-                                       "use --insecure for a self-signed certificate") from None
+            raise UpstreamError(
+                "tls",
+                f"TLS certificate of {t.netloc} rejected ({e.verify_message or e}); "
+                "use --insecure for a self-signed certificate",
+            ) from None
         except ssl.SSLError as e:
             raise UpstreamError("tls", f"TLS with {t.netloc} failed ({e.reason or e})") from None
         except socket.gaierror as e:
-            raise UpstreamError("unreachable", f"cannot connect to {self._where()} ({e.strerror or e}) — "
-                                               "is your server running?") from None
+            raise UpstreamError(
+                "unreachable", f"cannot connect to {self._where()} ({e.strerror or e}) — is your server running?"
+            ) from None
         except OSError as e:
             raise UpstreamError("unreachable", self._unreachable_text(e)) from None
         self._all.add(conn)
@@ -319,8 +328,11 @@ class Pool:
         return f"[{host}]:{self.target.port}" if ":" in host else f"{host}:{self.target.port}"
 
     def _unreachable_text(self, e: OSError) -> str:
-        refused = isinstance(e, ConnectionRefusedError) or e.errno == errno.ECONNREFUSED or (
-            e.errno is None and "Connect call failed" in str(e))
+        refused = (
+            isinstance(e, ConnectionRefusedError)
+            or e.errno == errno.ECONNREFUSED
+            or (e.errno is None and "Connect call failed" in str(e))
+        )
         if refused:
             return f"nothing is listening on {self._where()} — is your server running?"
         return f"cannot connect to {self._where()} ({e.strerror or e}) — is your server running?"

@@ -25,8 +25,15 @@ class TypeInfo:
     description: str
 
 
-def _t(name: str, category: str, description: str, *, reply: bool = False, chatty: bool = False,
-       deadline: float | None = None) -> TypeInfo:
+def _t(
+    name: str,
+    category: str,
+    description: str,
+    *,
+    reply: bool = False,
+    chatty: bool = False,
+    deadline: float | None = None,
+) -> TypeInfo:
     return TypeInfo(name, category, reply, deadline, chatty, description)
 
 
@@ -35,8 +42,13 @@ def _t(name: str, category: str, description: str, *, reply: bool = False, chatt
 MESSAGE_TYPES: dict[str, TypeInfo] = {
     t.name: t
     for t in (
-        _t("assistant-request", "reply", "inbound call needs an assistant", reply=True,
-           deadline=ASSISTANT_REQUEST_DEADLINE_S),
+        _t(
+            "assistant-request",
+            "reply",
+            "inbound call needs an assistant",
+            reply=True,
+            deadline=ASSISTANT_REQUEST_DEADLINE_S,
+        ),
         _t("tool-calls", "reply", "the model called tools", reply=True),
         _t("function-call", "reply", "legacy function call", reply=True),
         _t("transfer-destination-request", "reply", "transfer needs a destination", reply=True),
@@ -147,8 +159,7 @@ def _one_call(item: Any) -> ToolCall | None:
     name = fn.get("name")
     args = fn.get("arguments", fn.get("parameters", {}))
     cid = item.get("id")
-    return ToolCall(cid if isinstance(cid, str) else "", name if isinstance(name, str) else "",
-                    _parse_args(args))
+    return ToolCall(cid if isinstance(cid, str) else "", name if isinstance(name, str) else "", _parse_args(args))
 
 
 def tool_calls(payload: Any) -> list[ToolCall]:
@@ -165,6 +176,7 @@ def tool_calls(payload: Any) -> list[ToolCall]:
 
 
 # -- one-line summaries -------------------------------------------------------------------------
+
 
 def _short(text: Any, limit: int = 60) -> str:
     s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, separators=(",", ":"))
@@ -220,8 +232,9 @@ def summarize(ex: Exchange) -> str:
         return f"{status}" + (f" ({reason})" if reason else "")
     if mtype == "transcript":
         kind = msg.get("transcriptType", "final" if "final" in (ex.message_type or "") else "")
-        return f"{msg.get('role', '?')}: \"{_short(msg.get('transcript', ''), 70)}\"" + (
-            " (partial)" if kind == "partial" else "")
+        return f'{msg.get("role", "?")}: "{_short(msg.get("transcript", ""), 70)}"' + (
+            " (partial)" if kind == "partial" else ""
+        )
     if mtype == "speech-update":
         return f"{msg.get('role', '?')} {msg.get('status', '?')}"
     if mtype == "conversation-update":

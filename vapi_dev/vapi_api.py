@@ -85,9 +85,7 @@ class VapiApi:
             raise InvalidApiKey("the Vapi API key contains spaces or control characters; copy it again")
         parts = urlsplit(api_url.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise VapiApiError(
-                f"the Vapi API URL {api_url!r} is not an http(s) URL; use e.g. {DEFAULT_API_URL}"
-            )
+            raise VapiApiError(f"the Vapi API URL {api_url!r} is not an http(s) URL; use e.g. {DEFAULT_API_URL}")
         self._key = key
         self.api_url = api_url.strip().rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
@@ -170,7 +168,6 @@ class VapiApi:
             )
         if not isinstance(parsed, dict):
             raise VapiServerError(
-                f"the Vapi API sent an unexpected reply to {method} {label} (not a JSON object); "
-                "check --vapi-api-url"
+                f"the Vapi API sent an unexpected reply to {method} {label} (not a JSON object); check --vapi-api-url"
             )
         return parsed

@@ -115,5 +115,10 @@ class OrgHint:
         self.notice(Notice("warning", org_instructions(url)))
 
     async def on_stop(self) -> None:
-        self.notice(Notice("warning", "remember to put the organisation's server URL back in the Vapi dashboard "
-                                      "(Settings → Organization → Server URL)"))
+        self.notice(
+            Notice(
+                "warning",
+                "remember to put the organisation's server URL back in the Vapi dashboard "
+                "(Settings → Organization → Server URL)",
+            )
+        )

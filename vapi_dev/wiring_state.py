@@ -122,9 +122,7 @@ def load_state(path: Path) -> State | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise WiringError(
-            f"cannot read the wiring state file {path} ({exc.strerror}); check its permissions"
-        ) from None
+        raise WiringError(f"cannot read the wiring state file {path} ({exc.strerror}); check its permissions") from None
     try:
         return State.from_json(json.loads(text))
     except (ValueError, KeyError, TypeError):

@@ -137,8 +137,7 @@ def serve_public(listener: socket.socket, host: str, port: int) -> None:
             upstream = socket.create_connection((host, port), timeout=5)
             upstream.settimeout(None)
         except OSError:
-            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 14\r\nConnection: close\r\n\r\n"
-                           b"ERR_NGROK_8012")
+            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 14\r\nConnection: close\r\n\r\nERR_NGROK_8012")
             client.close()
             continue
         threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
@@ -149,29 +148,44 @@ def create_endpoint(kind: str, body: dict[str, Any]) -> tuple[int, dict[str, Any
     name = str(body.get("name") or f"ep-{secrets.token_hex(4)}")
     upstream_url = (body.get("upstream") or {}).get("url") if kind == "endpoints" else body.get("addr")
     if not upstream_url:
-        return 400, {"error_code": 102, "status_code": 400, "msg": "invalid tunnel configuration",
-                     "details": {"err": "upstream is required"}}
+        return 400, {
+            "error_code": 102,
+            "status_code": 400,
+            "msg": "invalid tunnel configuration",
+            "details": {"err": "upstream is required"},
+        }
     parts = urlsplit(upstream_url if "://" in str(upstream_url) else f"http://localhost:{upstream_url}")
     requested = body.get("url") or (f"https://{body['domain']}" if body.get("domain") else None)
     if SCENARIO in ("endpoint_limit", "already_online"):
         code = "ERR_NGROK_324" if SCENARIO == "endpoint_limit" else "ERR_NGROK_334"
         err = ERRORS[code].format(url=requested or "https://random.ngrok-free.app") + TAIL.format(code=code)
-        return 502, {"error_code": 103, "status_code": 502, "msg": "failed to start tunnel",
-                     "details": {"err": err}}
+        return 502, {"error_code": 103, "status_code": 502, "msg": "failed to start tunnel", "details": {"err": err}}
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     local = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    threading.Thread(target=serve_public, args=(listener, parts.hostname or "localhost", parts.port or 80),
-                     daemon=True).start()
+    threading.Thread(
+        target=serve_public, args=(listener, parts.hostname or "localhost", parts.port or 80), daemon=True
+    ).start()
     public = str(requested or local)
     uri = f"/api/{kind}/{name}"
     if kind == "endpoints":
-        obj: dict[str, Any] = {"id": f"ep_{secrets.token_hex(8)}", "name": name, "uri": uri, "url": public,
-                               "upstream": {"url": upstream_url, "protocol": "http1"}}
+        obj: dict[str, Any] = {
+            "id": f"ep_{secrets.token_hex(8)}",
+            "name": name,
+            "uri": uri,
+            "url": public,
+            "upstream": {"url": upstream_url, "protocol": "http1"},
+        }
     else:
-        obj = {"ID": secrets.token_hex(8), "name": name, "uri": uri, "public_url": public,
-               "proto": urlsplit(public).scheme, "config": {"addr": upstream_url, "inspect": True}}
+        obj = {
+            "ID": secrets.token_hex(8),
+            "name": name,
+            "uri": uri,
+            "public_url": public,
+            "proto": urlsplit(public).scheme,
+            "config": {"addr": upstream_url, "inspect": True},
+        }
     obj["metrics"] = {"conns": {"count": 0}, "http": {"count": 0}}
     obj["fake_local_url"] = local
     with _state_lock:
@@ -209,8 +223,15 @@ class Api(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         log("info", "start", obj="web", pg=self.path)
         if self.path == "/api/status":
-            self._send(200, {"status": "online", "agent_version": "3.99.0-fake", "uri": "/api/status",
-                             "session": {"status": "online"}})
+            self._send(
+                200,
+                {
+                    "status": "online",
+                    "agent_version": "3.99.0-fake",
+                    "uri": "/api/status",
+                    "session": {"status": "online"},
+                },
+            )
             return
         route = self._route()
         if route is None:
@@ -274,13 +295,16 @@ def start(args: list[str]) -> None:
     token = opts.get("--authtoken") or os.environ.get("NGROK_AUTHTOKEN") or config_token(opts.get("--config"))
     if not token or SCENARIO == "no_token":
         fail("ERR_NGROK_4018")
-    codes = {"invalid_token": "ERR_NGROK_107", "malformed_token": "ERR_NGROK_105",
-             "session_limit": "ERR_NGROK_108"}
+    codes = {"invalid_token": "ERR_NGROK_107", "malformed_token": "ERR_NGROK_105", "session_limit": "ERR_NGROK_108"}
     if SCENARIO in codes:
         fail(codes[SCENARIO], token=str(token))
     if SCENARIO == "web_busy":
-        log("eror", "terminating with error", obj="app",
-            err="failed to start web service: listen tcp 127.0.0.1:4040: bind: address already in use")
+        log(
+            "eror",
+            "terminating with error",
+            obj="app",
+            err="failed to start web service: listen tcp 127.0.0.1:4040: bind: address already in use",
+        )
         exit_after_flush(1)
     log("info", "no configuration paths supplied", obj="config")
     server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
@@ -290,9 +314,13 @@ def start(args: list[str]) -> None:
     log("info", "starting web service", obj="web", addr=addr, allow_hosts="[]")
     if SCENARIO == "offline":
         while True:
-            log("eror", "failed to reconnect session", obj="tunnels.session",
+            log(
+                "eror",
+                "failed to reconnect session",
+                obj="tunnels.session",
                 err='failed to dial ngrok server with address "connect.ngrok-agent.com:443": '
-                    "dial tcp: lookup connect.ngrok-agent.com: no such host")
+                "dial tcp: lookup connect.ngrok-agent.com: no such host",
+            )
             time.sleep(INTERVAL)
     log("info", "client session established", obj="tunnels.session")
     log("info", "tunnel session started", obj="tunnels.session")

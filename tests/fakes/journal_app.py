@@ -42,8 +42,9 @@ def make_app(state: AppState) -> web.Application:
         except ValueError:
             return web.Response(body=body, content_type="application/octet-stream")
         if msg.get("type") == "tool-calls":
-            return web.json_response({"results": [
-                {"toolCallId": c["id"], "result": state.tool_result} for c in msg.get("toolCallList", [])]})
+            return web.json_response(
+                {"results": [{"toolCallId": c["id"], "result": state.tool_result} for c in msg.get("toolCallList", [])]}
+            )
         if msg.get("type") == "assistant-request":
             return web.json_response({"assistantId": "asst_123"})
         return web.json_response({})

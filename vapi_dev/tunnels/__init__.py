@@ -50,9 +50,7 @@ def choose(cfg: TunnelConfig, *, progress: Progress | None = None) -> Tunnel:
     if provider not in PROVIDERS:
         raise TunnelError(f"Unknown tunnel {cfg.provider!r}: use one of {', '.join(PROVIDERS)}.")
     if cfg.public_url and provider not in ("auto", "manual"):
-        raise TunnelError(
-            f"--public-url cannot be combined with --tunnel {provider}: drop one of them."
-        )
+        raise TunnelError(f"--public-url cannot be combined with --tunnel {provider}: drop one of them.")
     if provider == "manual" or (provider == "auto" and cfg.public_url):
         if not cfg.public_url:
             raise TunnelError("--tunnel manual needs --public-url URL (the address of your own tunnel).")
@@ -65,4 +63,3 @@ def choose(cfg: TunnelConfig, *, progress: Progress | None = None) -> Tunnel:
     from vapi_dev.tunnels.ngrok import NgrokTunnel
 
     return NgrokTunnel(cfg, progress=progress)
-

@@ -43,10 +43,7 @@ WEB_BUSY = (
 
 def already_online(domain: str | None) -> str:
     what = f"https://{domain}" if domain else "This ngrok endpoint"
-    return (
-        f"{what} is already online elsewhere (another vapi-dev or ngrok?): stop it, "
-        "or choose another --domain."
-    )
+    return f"{what} is already online elsewhere (another vapi-dev or ngrok?): stop it, or choose another --domain."
 
 
 def too_old(path: str) -> str:
@@ -123,7 +120,5 @@ def explain(exc: BaseException, *, domain: str | None, ngrok_path: str, secrets:
         return too_old(ngrok_path)
     detail = redact(" ".join(raw.split()), secrets)[:200]
     return (
-        f"ngrok failed to start ({detail}): check your ngrok setup, or run your own tunnel and pass "
-        "--public-url URL."
+        f"ngrok failed to start ({detail}): check your ngrok setup, or run your own tunnel and pass --public-url URL."
     )
-

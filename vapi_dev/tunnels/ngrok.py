@@ -209,9 +209,7 @@ class NgrokTunnel:
             )
         name = f"vapi-dev-{port}-{secrets.token_hex(3)}"
         self._logs.clear()
-        work = asyncio.ensure_future(
-            asyncio.to_thread(ngrok.connect, self._upstream, "http", name, pconf, **options)
-        )
+        work = asyncio.ensure_future(asyncio.to_thread(ngrok.connect, self._upstream, "http", name, pconf, **options))
         try:
             done, _ = await asyncio.wait({work}, timeout=self._cfg.startup_timeout + WATCHDOG_MARGIN)
         except asyncio.CancelledError:
@@ -231,9 +229,7 @@ class NgrokTunnel:
             await self._kill_agent()  # an API error (e.g. endpoint limit) leaves the agent running
             if errors.looks_too_old(exc) and not errors.ngrok_code(exc):
                 raise _TooOld() from None
-            message = errors.explain(
-                exc, domain=self._domain, ngrok_path=self._path, secrets=[self._token]
-            )
+            message = errors.explain(exc, domain=self._domain, ngrok_path=self._path, secrets=[self._token])
             raise TunnelError(message) from None
         public_url = str(tunnel.public_url)
         self._public_url = public_url
