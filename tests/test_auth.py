@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from vapi_dev.auth import AuthConfig, AuthConfigError, sign, verify
 from vapi_dev.exchange import AuthResult, Headers
+from vapi_dev.vapi.auth import AuthConfig, AuthConfigError, sign, verify
 
 URL = "https://abc123.ngrok.app/tools?x=1"
 BODY = json.dumps({"message": {"type": "tool-calls", "note": "{timestamp} {body}"}}).encode()

@@ -15,8 +15,8 @@ import aiohttp
 from tests.conftest import AppState, free_port, run_cli
 from vapi_dev.config import Config
 from vapi_dev.exchange import Exchange, Finished, Notice, Problem, Ready
-from vapi_dev.ndjson import NdjsonSink
-from vapi_dev.render import TerminalSink, make_console
+from vapi_dev.output.ndjson import NdjsonSink
+from vapi_dev.output.terminal import TerminalSink, make_console
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TOOL_CALL = (

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from vapi_dev.contracts import check_reply, fallback_reply
 from vapi_dev.exchange import Exchange
-from vapi_dev.vapi import type_info
+from vapi_dev.vapi.contracts import check_reply, fallback_reply
+from vapi_dev.vapi.messages import type_info
 
 JSON_CT = [("Content-Type", "application/json; charset=utf-8")]
 

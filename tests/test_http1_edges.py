@@ -188,7 +188,7 @@ async def test_earlier_pipelined_reply_survives_a_refused_upload_behind_it(
 ) -> None:
     """A slow request, then (pipelined) one over the body limit: the 413's linger timer must not cut
     the connection before the slow request's reply has been written."""
-    monkeypatch.setattr("vapi_dev.inbound.LINGER_S", 0.2)
+    monkeypatch.setattr("vapi_dev.proxy.server.LINGER_S", 0.2)
     base, _ = fake_app
     async with running_listener(base, max_body=1024) as lst:
         reader, writer = await connect(lst)

@@ -195,7 +195,7 @@ async def test_idle_app_connections_are_not_kept_past_the_pool_idle_time(monkeyp
     and only the top is looked at, so with steady traffic the older ones are never checked, never
     closed and never reused: they stay open to the app (one that has no idle timeout, Go's default)
     long past POOL_IDLE_S."""
-    monkeypatch.setattr("vapi_dev.upstream.POOL_IDLE_S", 0.3)
+    monkeypatch.setattr("vapi_dev.proxy.client.POOL_IDLE_S", 0.3)
     open_now: set[int] = set()
     burst = asyncio.Event()
 

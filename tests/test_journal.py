@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vapi_dev.exchange import AuthResult, Exchange, Finished, Notice, Problem
-from vapi_dev.journal import Journal, JournalError, JournalMissing, JournalSink, default_journal_path
+from vapi_dev.journal.store import Journal, JournalError, JournalMissing, JournalSink, default_journal_path
 
 BODY = b'{"message": {"type":"tool-calls","call":{"id":"call_1"},"x":"\xc3\xa9"}}'  # odd spacing kept
 
@@ -127,7 +127,7 @@ import asyncio, sys, time
 sys.path.insert(0, {tests!r})
 from test_journal import make_exchange
 from vapi_dev.exchange import Finished
-from vapi_dev.journal import Journal, JournalSink
+from vapi_dev.journal.store import Journal, JournalSink
 
 async def main():
     sink = JournalSink(Journal({path!r}))

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import AppState, free_port, running_listener
 from vapi_dev.config import Config, parse_target
 from vapi_dev.exchange import Started
-from vapi_dev.forwarder import Forwarder
+from vapi_dev.proxy.relay import Forwarder
 from vapi_dev.receiver import ListenError, Receiver
 
 TOOL_CALL = (

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from vapi_dev.auth import AuthConfig, sign
 from vapi_dev.redact import MASK, is_secret_key, redact_headers, redact_payload, scrub_text
+from vapi_dev.vapi.auth import AuthConfig, sign
 
 SECRET = "s3cr3t-Value-9f8e7d"
 TOKEN = "tok_live_0123456789abcdef"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from tests.fakes.journal_app import app_in_thread, listener_in_thread
 from tests.test_trigger_cli import invoke
-from vapi_dev.auth import AuthConfig, verify
 from vapi_dev.exchange import Exchange
-from vapi_dev.journal import Journal
+from vapi_dev.journal.store import Journal
+from vapi_dev.vapi.auth import AuthConfig, verify
 
 EDITOR = """
 import json, sys

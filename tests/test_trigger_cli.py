@@ -10,10 +10,10 @@ import typer
 from typer.testing import CliRunner
 
 from tests.fakes.journal_app import app_in_thread, listener_in_thread
-from vapi_dev import cli_journal
-from vapi_dev.auth import AuthConfig, verify
-from vapi_dev.journal import Journal
-from vapi_dev.samples import SAMPLE_TYPES
+from vapi_dev.cli import journal as cli_journal
+from vapi_dev.journal.store import Journal
+from vapi_dev.vapi.auth import AuthConfig, verify
+from vapi_dev.vapi.samples import SAMPLE_TYPES
 
 
 def make_cli() -> typer.Typer:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from vapi_dev.samples import SAMPLE_TYPES, SampleError, apply_set, call_sequence, sample
-from vapi_dev.vapi import MESSAGE_TYPES, read_message, tool_calls
+from vapi_dev.vapi.messages import MESSAGE_TYPES, read_message, tool_calls
+from vapi_dev.vapi.samples import SAMPLE_TYPES, SampleError, apply_set, call_sequence, sample
 
 
 def test_sample_types_cover_the_protocol() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vapi_dev import vapi
+from vapi_dev.vapi import messages as vapi
 
 PAYLOAD_TYPES = """assistant-request conversation-update end-of-call-report handoff-destination-request hang
 knowledge-base-request model-output phone-call-control speech-update status-update tool-calls

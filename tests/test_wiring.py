@@ -13,8 +13,8 @@ import pytest
 
 from tests.fakes.fake_vapi_api import FakeVapiApi
 from vapi_dev.exchange import Notice
-from vapi_dev.vapi_api import InvalidApiKey, ResourceNotFound, VapiApiError
-from vapi_dev.wiring import (
+from vapi_dev.vapi.api import InvalidApiKey, ResourceNotFound, VapiApiError
+from vapi_dev.wiring.hook import (
     Resource,
     WiringConfig,
     WiringError,

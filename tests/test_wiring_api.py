@@ -15,8 +15,8 @@ from aiohttp import web
 from typer.testing import CliRunner
 
 from tests.fakes.fake_vapi_api import FakeVapiApi
-from vapi_dev import cli_wiring
-from vapi_dev.vapi_api import (
+from vapi_dev.cli import restore as cli_wiring
+from vapi_dev.vapi.api import (
     InvalidApiKey,
     MissingApiKey,
     ResourceNotFound,
@@ -26,7 +26,7 @@ from vapi_dev.vapi_api import (
     VapiServerError,
     VapiUnreachable,
 )
-from vapi_dev.wiring import WiringConfig, build
+from vapi_dev.wiring.hook import WiringConfig, build
 
 KEY = "sk-test-1234-abcd"
 T = TypeVar("T")

@@ -7,9 +7,10 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from vapi_dev import auth, contracts, redact
+from vapi_dev import redact
 from vapi_dev.exchange import AuthResult, Exchange, Problem
-from vapi_dev.http1 import Reply
+from vapi_dev.proxy.wire import Reply
+from vapi_dev.vapi import auth, contracts
 
 
 def make_verifier(

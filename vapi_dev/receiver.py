@@ -12,13 +12,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from vapi_dev import vapi
 from vapi_dev.config import Config
 from vapi_dev.exchange import Event, Exchange, Finished, Notice, Started
-from vapi_dev.forwarder import Fallback, Forwarder
-from vapi_dev.http1 import json_error, json_reply
-from vapi_dev.inbound import InboundServer, Request
+from vapi_dev.proxy.relay import Fallback, Forwarder
+from vapi_dev.proxy.server import InboundServer, Request
+from vapi_dev.proxy.wire import json_error, json_reply
 from vapi_dev.tunnels.selfcheck import PING_PREFIX  # reserved for the self-check; never forwarded
+from vapi_dev.vapi import messages as vapi
 
 PENDING_AFTER_S = 1.0
 PENDING_SWEEP_S = 0.2  # one timer looks for slow reply-needed exchanges, instead of one timer per request

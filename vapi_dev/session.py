@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from vapi_dev.config import Config
 from vapi_dev.exchange import Event, Notice, Ready, Sink, TunnelChanged
-from vapi_dev.forwarder import Fallback, Forwarder
+from vapi_dev.proxy.relay import Fallback, Forwarder
 from vapi_dev.receiver import Checker, Receiver, Verifier
 
 STOP_GRACE_S = 5.0

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vapi_dev.exchange import Notice
-from vapi_dev.vapi_api import Kind
-from vapi_dev.wiring_state import label
+from vapi_dev.vapi.api import Kind
+from vapi_dev.wiring.state import label
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 from rich.text import Text
 
-from vapi_dev import vapi
 from vapi_dev.exchange import Exchange, Ready
+from vapi_dev.vapi import messages as vapi
 
 CATEGORY_STYLE = {
     "lifecycle": "blue",

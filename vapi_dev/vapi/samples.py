@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from vapi_dev.exchange import Exchange, Headers
-from vapi_dev.vapi import MESSAGE_TYPES, normalise_type
+from vapi_dev.vapi.messages import MESSAGE_TYPES, normalise_type
 
 SAMPLE_TYPES: list[str] = list(MESSAGE_TYPES)
 

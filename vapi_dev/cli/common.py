@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
-from vapi_dev.auth import AuthConfig, AuthConfigError, sign
 from vapi_dev.exchange import Exchange, Headers
-from vapi_dev.journal import Journal, JournalError, default_journal_path
+from vapi_dev.journal.store import Journal, JournalError, default_journal_path
+from vapi_dev.output.terminal import make_console
 from vapi_dev.redact import MASK, redact_payload
-from vapi_dev.render import make_console
-from vapi_dev.samples import (
+from vapi_dev.vapi.auth import AuthConfig, AuthConfigError, sign
+from vapi_dev.vapi.samples import (
     Request,
     resend_headers,
 )

@@ -13,20 +13,24 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from vapi_dev import __version__, cli_journal, cli_wiring, pipeline, tunnels, vapi, wiring
-from vapi_dev.auth import AuthConfig, AuthConfigError
-from vapi_dev.cli_common import fail
+from vapi_dev import __version__, pipeline, tunnels
+from vapi_dev.cli import journal as cli_journal
+from vapi_dev.cli import restore as cli_wiring
+from vapi_dev.cli.common import fail
 from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, TargetError, parse_target
 from vapi_dev.exchange import Notice
-from vapi_dev.journal import Journal, JournalError, JournalSink, default_journal_path
-from vapi_dev.ndjson import NdjsonSink
+from vapi_dev.journal.store import Journal, JournalError, JournalSink, default_journal_path
+from vapi_dev.output.ndjson import NdjsonSink
+from vapi_dev.output.terminal import TerminalSink, make_console
 from vapi_dev.receiver import ListenError
-from vapi_dev.render import TerminalSink, make_console
 from vapi_dev.session import Bus, Session
 from vapi_dev.tunnels import TunnelConfig, TunnelError
-from vapi_dev.vapi_api import DEFAULT_API_URL, VapiApiError
-from vapi_dev.wiring import WiringConfig
-from vapi_dev.wiring_notes import OrgHint
+from vapi_dev.vapi import messages as vapi
+from vapi_dev.vapi.api import DEFAULT_API_URL, VapiApiError
+from vapi_dev.vapi.auth import AuthConfig, AuthConfigError
+from vapi_dev.wiring import hook as wiring
+from vapi_dev.wiring.hook import WiringConfig
+from vapi_dev.wiring.notes import OrgHint
 
 app = typer.Typer(
     name="vapi-dev",

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from vapi_dev.vapi_api import (
+from vapi_dev.vapi.api import (
     KIND_LABEL,
     InvalidApiKey,
     Kind,

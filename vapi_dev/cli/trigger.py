@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vapi_dev.cli_common import (
+from vapi_dev.cli.common import (
     DEFAULT_TRIGGER_URL,
     BearerOpt,
     HmacOpt,
@@ -26,7 +26,8 @@ from vapi_dev.cli_common import (
     send,
     target_url,
 )
-from vapi_dev.samples import (
+from vapi_dev.vapi.messages import MESSAGE_TYPES
+from vapi_dev.vapi.samples import (
     SAMPLE_TYPES,
     Request,
     SampleError,
@@ -36,7 +37,6 @@ from vapi_dev.samples import (
     payload_request,
     sample,
 )
-from vapi_dev.vapi import MESSAGE_TYPES
 
 
 def _list_types(console: Console) -> None:

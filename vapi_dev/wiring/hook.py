@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from vapi_dev.exchange import Notice
-from vapi_dev.vapi_api import DEFAULT_API_URL, Kind, VapiApi, VapiApiError
-from vapi_dev.wiring_notes import Resource, org_instructions, precedence_notes, tools_of
-from vapi_dev.wiring_state import (
+from vapi_dev.vapi.api import DEFAULT_API_URL, Kind, VapiApi, VapiApiError
+from vapi_dev.wiring.notes import Resource, org_instructions, precedence_notes, tools_of
+from vapi_dev.wiring.state import (
     Entry,
     PendingState,
     RestoreIncomplete,

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 
 from vapi_dev.config import Target
 from vapi_dev.exchange import Exchange, Headers
-from vapi_dev.http1 import HOP_BY_HOP, Reply, encode_head, filter_headers, json_error
-from vapi_dev.inbound import Request
-from vapi_dev.upstream import IDEMPOTENT, Pool, UpstreamConnection, UpstreamError
+from vapi_dev.proxy.client import IDEMPOTENT, Pool, UpstreamConnection, UpstreamError
+from vapi_dev.proxy.server import Request
+from vapi_dev.proxy.wire import HOP_BY_HOP, Reply, encode_head, filter_headers, json_error
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as _timeout

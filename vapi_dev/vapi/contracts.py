@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vapi_dev.exchange import Exchange, Headers, Problem
-from vapi_dev.vapi import normalise_type, tool_calls, type_info
+from vapi_dev.vapi.messages import normalise_type, tool_calls, type_info
 
 DEADLINE_WARN_FRACTION = 0.7
 _ASSISTANT_SHAPES = ("assistantId", "assistant", "squadId", "squad", "workflowId", "workflow")

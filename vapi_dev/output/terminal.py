@@ -12,10 +12,9 @@ from rich.console import Console
 from rich.json import JSON
 from rich.text import Text
 
-from vapi_dev import vapi
 from vapi_dev.config import Config
 from vapi_dev.exchange import Event, Exchange, Finished, Notice, Ready, Started, TunnelChanged
-from vapi_dev.lines import (
+from vapi_dev.output.lines import (
     NOTICE_STYLE,
     REPLY_MARK,
     Redactor,
@@ -28,7 +27,8 @@ from vapi_dev.lines import (
     short_call,
     truncate,
 )
-from vapi_dev.sink import ThreadedSink
+from vapi_dev.output.threaded import ThreadedSink
+from vapi_dev.vapi import messages as vapi
 
 LINE_RATE = 50  # exchange lines a second; beyond this the display summarises (forwarding never slows)
 NOTABLE_IN_BURST = 10  # failed or flagged exchanges still shown one by one in a summarised batch

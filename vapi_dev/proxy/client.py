@@ -14,7 +14,7 @@ import httptools
 
 from vapi_dev.config import Target
 from vapi_dev.exchange import Headers
-from vapi_dev.http1 import NO_BODY_STATUSES
+from vapi_dev.proxy.wire import NO_BODY_STATUSES
 
 POOL_IDLE_S = 4.0  # below Node's 5 s keep-alive timeout, so a pooled connection is rarely closed under us
 READ_HIGH = 1024 * 1024  # reply bytes buffered before reading from the app pauses

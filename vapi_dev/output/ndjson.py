@@ -7,10 +7,10 @@ import json
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from vapi_dev import vapi
 from vapi_dev.exchange import Event, Exchange, Finished, Notice, Ready, Started, TunnelChanged
-from vapi_dev.lines import Redactor
-from vapi_dev.sink import ThreadedSink
+from vapi_dev.output.lines import Redactor
+from vapi_dev.output.threaded import ThreadedSink
+from vapi_dev.vapi import messages as vapi
 
 
 def _iso(epoch: float) -> str:

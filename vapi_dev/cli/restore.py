@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from vapi_dev.cli_common import fail
-from vapi_dev.vapi_api import VapiApiError
-from vapi_dev.wiring import RestoreIncomplete, pending_state, restore_from_state
-from vapi_dev.wiring_state import default_state_path
+from vapi_dev.cli.common import fail
+from vapi_dev.vapi.api import VapiApiError
+from vapi_dev.wiring.hook import RestoreIncomplete, pending_state, restore_from_state
+from vapi_dev.wiring.state import default_state_path
 
 
 def restore(

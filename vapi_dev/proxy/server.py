@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import httptools
 
 from vapi_dev.exchange import Headers
-from vapi_dev.http1 import NO_BODY_STATUSES, Reply, encode_head, json_error, reason_for
+from vapi_dev.proxy.wire import NO_BODY_STATUSES, Reply, encode_head, json_error, reason_for
 
 IDLE_TIMEOUT_S = 75.0  # keep-alive connections idle this long are closed (aiohttp's default too)
 SWEEP_S = 15.0

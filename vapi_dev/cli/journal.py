@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vapi_dev import cli_trigger
-from vapi_dev.cli_common import (
+from vapi_dev.cli import trigger as cli_trigger
+from vapi_dev.cli.common import (
     BearerOpt,
     HmacOpt,
     JournalOpt,
@@ -37,15 +37,15 @@ from vapi_dev.cli_common import (
     send,
     target_url,
 )
-from vapi_dev.contracts import check_reply
-from vapi_dev.journal import JournalError
-from vapi_dev.ndjson import exchange_record
+from vapi_dev.journal.store import JournalError
+from vapi_dev.output.ndjson import exchange_record
 from vapi_dev.redact import redact_headers
-from vapi_dev.samples import (
+from vapi_dev.vapi.contracts import check_reply
+from vapi_dev.vapi.messages import summarize, type_info
+from vapi_dev.vapi.samples import (
     Request,
     fixture,
 )
-from vapi_dev.vapi import summarize, type_info
 
 
 def events(
