@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from vapi_dev.errors import ExitStatus, VapiDevError
+
 DEFAULT_TARGET = "http://localhost:3000"
 DEFAULT_PORT = 4242
 DEFAULT_HOST = "127.0.0.1"
 
 
-class TargetError(ValueError):
+class TargetError(VapiDevError, ValueError):
     """A forward target that cannot be understood; the message says what form is expected."""
+
+    exit_status = ExitStatus.USAGE
 
 
 @dataclass(frozen=True)

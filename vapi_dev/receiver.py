@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vapi_dev.config import Config
+from vapi_dev.errors import VapiDevError
 from vapi_dev.exchange import Event, Exchange, Finished, Notice, Started
 from vapi_dev.proxy.relay import Fallback, Forwarder
 from vapi_dev.proxy.server import InboundServer, Request
@@ -29,7 +30,7 @@ Verifier = Callable[[Exchange], Any]  # returns AuthResult | None
 Checker = Callable[[Exchange], list[Any]]  # returns list[Problem]
 
 
-class ListenError(Exception):
+class ListenError(VapiDevError):
     """The receiver could not start; the message says why and what to do."""
 
 

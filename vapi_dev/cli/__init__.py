@@ -16,8 +16,9 @@ from rich.console import Console
 from vapi_dev import __version__, pipeline, tunnels
 from vapi_dev.cli import journal as cli_journal
 from vapi_dev.cli import restore as cli_wiring
-from vapi_dev.cli.common import fail
-from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, TargetError, parse_target
+from vapi_dev.cli.common import fail, guarded
+from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, parse_target
+from vapi_dev.errors import ExitStatus
 from vapi_dev.exchange import Notice
 from vapi_dev.journal.store import Journal, JournalError, JournalSink, default_journal_path
 from vapi_dev.output.ndjson import NdjsonSink
@@ -27,7 +28,7 @@ from vapi_dev.session import Bus, Session
 from vapi_dev.tunnels import TunnelConfig, TunnelError
 from vapi_dev.vapi import messages as vapi
 from vapi_dev.vapi.api import DEFAULT_API_URL, VapiApiError
-from vapi_dev.vapi.auth import AuthConfig, AuthConfigError
+from vapi_dev.vapi.auth import AuthConfig
 from vapi_dev.wiring import hook as wiring
 from vapi_dev.wiring.hook import WiringConfig
 from vapi_dev.wiring.notes import OrgHint
@@ -45,8 +46,6 @@ app = typer.Typer(
 TUNNEL = "Public tunnel"
 WIRE = "Point Vapi at the tunnel"
 AUTH = "Authentication (mirrors Vapi's credential settings)"
-EXIT_RUNTIME = 1
-EXIT_USAGE = 2
 
 
 def _version(value: bool) -> None:
@@ -72,6 +71,7 @@ def _types(value: list[str] | None) -> frozenset[str]:
 
 
 @app.command()
+@guarded
 def listen(
     target: Annotated[
         str | None,
@@ -402,13 +402,10 @@ def listen(
 ) -> None:
     """Receive Vapi events, forward them to your local app, relay its replies and show them live."""
     if target and forward_to and target != forward_to:
-        fail("give the target once: either as TARGET or with --forward-to", EXIT_USAGE)
-    try:
-        parsed = parse_target(target or forward_to or DEFAULT_TARGET)
-    except TargetError as e:
-        fail(str(e), EXIT_USAGE)
+        fail("give the target once: either as TARGET or with --forward-to", ExitStatus.USAGE)
+    parsed = parse_target(target or forward_to or DEFAULT_TARGET)
     if color not in ("auto", "always", "never"):
-        fail(f"--color must be auto, always or never, not {color!r}", EXIT_USAGE)
+        fail(f"--color must be auto, always or never, not {color!r}", ExitStatus.USAGE)
     tunnel_cfg = TunnelConfig(
         provider=tunnel,
         public_url=public_url or None,
@@ -442,12 +439,9 @@ def listen(
         hmac_secret_is_base64=hmac_secret_base64,
         enforce=enforce_auth,
     )
-    try:
-        auth_cfg.validate()
-    except AuthConfigError as e:
-        fail(e.message, EXIT_USAGE)
+    auth_cfg.validate()
     if enforce_auth and not auth_cfg.enabled:
-        fail("--enforce-auth needs --secret, --bearer or --hmac-secret", EXIT_USAGE)
+        fail("--enforce-auth needs --secret, --bearer or --hmac-secret", ExitStatus.USAGE)
     config = Config(
         forward_to=parsed,
         host=host,
@@ -505,12 +499,12 @@ def run_listen(config: Config) -> int:
     try:
         tunnel = tunnels.choose(config.tunnel, progress=spinner.update)
     except TunnelError as e:
-        fail(e.message, EXIT_USAGE)
+        fail(e.message, ExitStatus.USAGE)
     if (config.wiring.enabled or config.org) and isinstance(tunnel, tunnels.NoTunnel):
         fail(
             "--assistant, --phone-number, --tool and --org need a public URL: set NGROK_AUTHTOKEN (or "
             "--ngrok-authtoken) for ngrok, or pass --public-url for your own tunnel",
-            EXIT_USAGE,
+            ExitStatus.USAGE,
         )
     note = getattr(tunnel, "notice", None)
     if isinstance(tunnel, tunnels.NoTunnel) and note is None:
@@ -623,11 +617,11 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(ExitStatus.INTERRUPTED)
     except Exception as e:  # the last line of defence; set VAPI_DEV_DEBUG=1 for the traceback
         if os.environ.get("VAPI_DEV_DEBUG"):
             traceback.print_exc()
         Console(file=sys.stderr, highlight=False).print(
             f"error: unexpected {type(e).__name__}: {e} (set VAPI_DEV_DEBUG=1 for details)", markup=False
         )
-        sys.exit(EXIT_RUNTIME)
+        sys.exit(ExitStatus.RUNTIME)

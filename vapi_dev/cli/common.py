@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -18,11 +20,12 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
+from vapi_dev.errors import ExitStatus, VapiDevError
 from vapi_dev.exchange import Exchange, Headers
-from vapi_dev.journal.store import Journal, JournalError, default_journal_path
+from vapi_dev.journal.store import Journal, default_journal_path
 from vapi_dev.output.terminal import make_console
 from vapi_dev.redact import MASK, redact_payload
-from vapi_dev.vapi.auth import AuthConfig, AuthConfigError, sign
+from vapi_dev.vapi.auth import AuthConfig, sign
 from vapi_dev.vapi.samples import (
     Request,
     resend_headers,
@@ -50,6 +53,9 @@ HmacOpt = Annotated[
 ]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for each reply.")]
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 @dataclasses.dataclass
 class Reply:
@@ -59,14 +65,39 @@ class Reply:
     ms: float
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one clear line on stderr and exit with ``code``: the error boundary of every command.
+def report(message: str) -> None:
+    """Print one clear ``error:`` line on stderr.
 
     The message is plain text (never rich markup), so paths or values with brackets print as they are.
     """
     line = Text("error: ", style="bold red")
     line.append(message)
     make_console(sys.stderr, None).print(line, soft_wrap=True)
+
+
+def guarded(command: Callable[P, R]) -> Callable[P, R]:
+    """The error boundary of every command: a VapiDevError becomes one ``error:`` line and its exit code.
+
+    Applied where commands are registered, so a command behaves the same in whichever app it is.
+    """
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except VapiDevError as e:
+            report(e.message)
+            raise typer.Exit(e.exit_status) from None
+
+    return run
+
+
+def fail(message: str, code: ExitStatus = ExitStatus.RUNTIME) -> NoReturn:
+    """Report ``message`` and exit with ``code``, for failures the CLI itself finds (bad options, …).
+
+    Errors raised below the CLI are VapiDevErrors; ``main`` reports them the same way.
+    """
+    report(message)
     raise typer.Exit(code)
 
 
@@ -77,29 +108,20 @@ def _console() -> Console:
 
 
 def _open(path: Path | None) -> Journal:
-    try:
-        return Journal(path or default_journal_path(), create=False)
-    except JournalError as exc:
-        fail(exc.message)
+    return Journal(path or default_journal_path(), create=False)
 
 
 def _get(journal: Journal, key: str) -> Exchange:
-    try:
-        ex = journal.get(key)
-    except JournalError as exc:
-        fail(exc.message)
+    ex = journal.get(key)
     if ex is None:
         what = "the journal is empty" if key == "last" else f"no exchange {key!r} in the journal"
-        fail(f"{what} ({journal.path}); `vapi-dev events` lists recorded exchanges.", 2)
+        fail(f"{what} ({journal.path}); `vapi-dev events` lists recorded exchanges.", ExitStatus.USAGE)
     return ex
 
 
 def _auth(secret: str | None, bearer: str | None, hmac_secret: str | None) -> AuthConfig:
     cfg = AuthConfig(secret=secret, bearer=bearer, hmac_secret=hmac_secret)
-    try:
-        cfg.validate()
-    except AuthConfigError as exc:
-        fail(exc.message, 2)
+    cfg.validate()
     return cfg
 
 
@@ -115,7 +137,7 @@ def target_url(to: str, path: str, query: str) -> str:
     base = _base_url(to)
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        fail(f"{to!r} is not an http(s) URL or port; pass --to http://127.0.0.1:3000/webhook.", 2)
+        fail(f"{to!r} is not an http(s) URL or port; pass --to http://127.0.0.1:3000/webhook.", ExitStatus.USAGE)
     if parts.path not in ("", "/"):
         return base
     return base.rstrip("/") + (path or "/") + (f"?{query}" if query else "")

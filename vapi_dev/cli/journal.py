@@ -34,10 +34,11 @@ from vapi_dev.cli.common import (
     _print_body,
     _text,
     fail,
+    guarded,
     send,
     target_url,
 )
-from vapi_dev.journal.store import JournalError
+from vapi_dev.errors import ExitStatus
 from vapi_dev.output.ndjson import exchange_record
 from vapi_dev.redact import redact_headers
 from vapi_dev.vapi.contracts import check_reply
@@ -57,10 +58,7 @@ def events(
 ) -> None:
     """List recorded exchanges, newest last."""
     j = _open(journal)
-    try:
-        rows = j.recent(limit, call_id=call, type=type_)
-    except JournalError as exc:
-        fail(exc.message)
+    rows = j.recent(limit, call_id=call, type=type_)
     if json_out:
         for ex in rows:
             sys.stdout.write(json.dumps(exchange_record(ex), ensure_ascii=False, default=str) + "\n")
@@ -207,7 +205,7 @@ def replay(
     elif ex.forward_url:
         url = ex.forward_url
     else:
-        fail(f"{ex.id} was not forwarded anywhere; pass --to URL.", 2)
+        fail(f"{ex.id} was not forwarded anywhere; pass --to URL.", ExitStatus.USAGE)
     body = _edit(ex.body) if edit else ex.body
     req = Request(ex.method, ex.path, ex.query, ex.headers, body, ex.message_type or "")
     reply = send(req, url, auth, timeout, " — is the app running? (or pass --to)")
@@ -263,12 +261,11 @@ def export(
 ) -> None:
     """Write a call's exchanges as a JSON fixture that `trigger --file` can send again."""
     j = _open(journal)
-    try:
-        rows = j.by_call(call)
-    except JournalError as exc:
-        fail(exc.message)
+    rows = j.by_call(call)
     if not rows:
-        fail(f"no exchanges of call {call!r} in the journal ({j.path}); `vapi-dev events` lists calls.", 2)
+        fail(
+            f"no exchanges of call {call!r} in the journal ({j.path}); `vapi-dev events` lists calls.", ExitStatus.USAGE
+        )
     text = json.dumps(fixture(call, rows), indent=2, ensure_ascii=False) + "\n"
     if output is None:
         sys.stdout.write(text)
@@ -282,8 +279,8 @@ def export(
 
 def register(app: typer.Typer) -> None:
     """Add events, show, replay, trigger and export to the main app."""
-    app.command("events")(events)
-    app.command("show")(show)
-    app.command("replay")(replay)
-    app.command("trigger")(cli_trigger.trigger)
-    app.command("export")(export)
+    app.command("events")(guarded(events))
+    app.command("show")(guarded(show))
+    app.command("replay")(guarded(replay))
+    app.command("trigger")(guarded(cli_trigger.trigger))
+    app.command("export")(guarded(export))

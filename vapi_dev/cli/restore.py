@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from vapi_dev.cli.common import fail
-from vapi_dev.vapi.api import VapiApiError
+from vapi_dev.cli.common import fail, guarded
 from vapi_dev.wiring.hook import RestoreIncomplete, pending_state, restore_from_state
 from vapi_dev.wiring.state import default_state_path
 
@@ -46,8 +45,6 @@ def restore(
         for line in exc.lines:
             typer.echo(f"  {line}")
         fail(exc.message)
-    except VapiApiError as exc:
-        fail(exc.message)
     if not lines:
         typer.echo("Nothing to restore: no earlier run left Vapi resources pointed at a tunnel.")
         return
@@ -58,4 +55,4 @@ def restore(
 
 def register(app: typer.Typer) -> None:
     """Add the `restore` command to the main app."""
-    app.command("restore")(restore)
+    app.command("restore")(guarded(restore))

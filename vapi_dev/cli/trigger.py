@@ -26,11 +26,11 @@ from vapi_dev.cli.common import (
     send,
     target_url,
 )
+from vapi_dev.errors import ExitStatus
 from vapi_dev.vapi.messages import MESSAGE_TYPES
 from vapi_dev.vapi.samples import (
     SAMPLE_TYPES,
     Request,
-    SampleError,
     apply_set,
     call_sequence,
     load_requests,
@@ -56,7 +56,7 @@ def _with_sets(req: Request, sets: list[str]) -> Request:
         return req
     payload = _json_or_none(req.body)
     if payload is None:
-        fail("--set needs a JSON body, but this request's body is not JSON.", 2)
+        fail("--set needs a JSON body, but this request's body is not JSON.", ExitStatus.USAGE)
     for expr in sets:
         apply_set(payload, expr)
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
@@ -81,22 +81,19 @@ def trigger(
         _list_types(c)
         return
     auth = _auth(secret, bearer, hmac_secret)
-    try:
-        if file is not None:
-            try:
-                raw = file.read_bytes()
-            except OSError as exc:
-                fail(f"cannot read {file} ({exc.strerror}).", 2)
-            reqs = load_requests(raw, str(file))
-        elif type_ is None:
-            fail("give a message type (or `call`, or --file F); `vapi-dev trigger --list` shows them.", 2)
-        elif type_ == "call":
-            reqs = [payload_request(p) for p in call_sequence(call_id)]
-        else:
-            reqs = [payload_request(sample(type_, call_id))]
-        reqs = [_with_sets(r, sets or []) for r in reqs]
-    except SampleError as exc:
-        fail(exc.message, 2)
+    if file is not None:
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            fail(f"cannot read {file} ({exc.strerror}).", ExitStatus.USAGE)
+        reqs = load_requests(raw, str(file))
+    elif type_ is None:
+        fail("give a message type (or `call`, or --file F); `vapi-dev trigger --list` shows them.", ExitStatus.USAGE)
+    elif type_ == "call":
+        reqs = [payload_request(p) for p in call_sequence(call_id)]
+    else:
+        reqs = [payload_request(sample(type_, call_id))]
+    reqs = [_with_sets(r, sets or []) for r in reqs]
     hint = (
         " — start `vapi-dev listen` first, or pass --to"
         if to == DEFAULT_TRIGGER_URL

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from vapi_dev.errors import VapiDevError
 from vapi_dev.exchange import AuthResult, Event, Exchange, Finished, Headers, Problem
 from vapi_dev.redact import HeaderRedactor
 
@@ -66,12 +67,8 @@ _COLUMNS = (
 )
 
 
-class JournalError(Exception):
+class JournalError(VapiDevError):
     """The journal cannot be opened or written; ``message`` is one sentence saying what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class JournalMissing(JournalError):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from vapi_dev.errors import VapiDevError
 from vapi_dev.exchange import Notice, TunnelChanged
 
 PROVIDERS = ("auto", "ngrok", "manual", "none")
@@ -41,12 +42,8 @@ class TunnelInfo:
     inspect_url: str | None = None
 
 
-class TunnelError(Exception):
+class TunnelError(VapiDevError):
     """A tunnel could not be set up; ``message`` is one sentence saying what to do, never a secret."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Tunnel(Protocol):

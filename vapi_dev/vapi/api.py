@@ -10,6 +10,8 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
+from vapi_dev.errors import VapiDevError
+
 DEFAULT_API_URL = "https://api.vapi.ai"
 DEFAULT_TIMEOUT = 10.0
 
@@ -18,12 +20,8 @@ KINDS: tuple[Kind, ...] = ("assistant", "phone-number", "tool")
 KIND_LABEL: dict[str, str] = {"assistant": "assistant", "phone-number": "phone number", "tool": "tool"}
 
 
-class VapiApiError(Exception):
+class VapiApiError(VapiDevError):
     """A Vapi API call failed; ``message`` is one sentence saying what happened and what to do."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class MissingApiKey(VapiApiError):

@@ -9,6 +9,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from vapi_dev.errors import ExitStatus, VapiDevError
 from vapi_dev.exchange import AuthResult, Headers
 
 ALGORITHMS = ("sha256", "sha512", "sha1")
@@ -17,12 +18,10 @@ SECRET_HEADER = "X-Vapi-Secret"
 _PLACEHOLDER = re.compile(r"\{(timestamp|body|method|url)\}")
 
 
-class AuthConfigError(Exception):
+class AuthConfigError(VapiDevError):
     """The auth options cannot work (unknown algorithm, secret not base64, …)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    exit_status = ExitStatus.USAGE
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from vapi_dev.errors import ExitStatus, VapiDevError
 from vapi_dev.exchange import Exchange, Headers
 from vapi_dev.vapi.messages import MESSAGE_TYPES, normalise_type
 
@@ -54,12 +55,10 @@ OPENAI_MESSAGES = [
 ]
 
 
-class SampleError(ValueError):
+class SampleError(VapiDevError, ValueError):
     """A bad message type or --set expression; ``message`` says what to do."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    exit_status = ExitStatus.USAGE
 
 
 def _iso(ms: int) -> str:
