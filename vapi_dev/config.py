@@ -15,6 +15,11 @@ DEFAULT_PORT = 4242
 DEFAULT_HOST = "127.0.0.1"
 
 
+def bracket_host(host: str) -> str:
+    """A host as it stands in a URL or ``host:port``: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 class TargetError(VapiDevError, ValueError):
     """A forward target that cannot be understood; the message says what form is expected."""
 
@@ -31,7 +36,7 @@ class Target:
 
     @property
     def netloc(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = bracket_host(self.host)
         default = 443 if self.scheme == "https" else 80
         return host if self.port == default else f"{host}:{self.port}"
 

@@ -15,6 +15,23 @@ _counter = itertools.count(1)
 _run_prefix = os.urandom(3).hex()  # ids stay unique across runs in the journal
 
 
+def header(headers: Headers, name: str) -> str | None:
+    """The first value of header ``name`` (any case), or None."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def parse_json(body: bytes | str) -> Any:
+    """``body`` parsed as JSON, or None when it is not JSON (or not UTF-8)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def new_exchange_id() -> str:
     """Short, unique within a run, sortable: ``ex_<run>_<n>``."""
     return f"ex_{_run_prefix}_{next(_counter):06d}"
@@ -119,10 +136,7 @@ class Exchange:
         cached = self._reply_parsed
         if cached is not None and cached[0] is body:
             return cached[1]
-        try:
-            parsed = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
+        parsed = parse_json(body)
         self._reply_parsed = (body, parsed)
         return parsed
 

@@ -1,4 +1,6 @@
-"""The local HTTP receiver: reads each request, builds its Exchange, forwards it and relays the reply."""
+"""Where Vapi meets HTTP: each request the proxy reads becomes an Exchange, classified (message type,
+call, deadline), verified (secret, bearer, HMAC), forwarded, answered by the fallback when asked, announced
+while slow, checked against its reply contract, and emitted to the sinks."""
 
 from __future__ import annotations
 
@@ -6,39 +8,58 @@ import asyncio
 import contextlib
 import errno
 import gc
-import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from vapi_dev.config import Config
+from vapi_dev.config import Config, bracket_host
 from vapi_dev.errors import VapiDevError
-from vapi_dev.exchange import Event, Exchange, Finished, Notice, Started
+from vapi_dev.exchange import AuthResult, Event, Exchange, Finished, Notice, Started, parse_json
 from vapi_dev.proxy.relay import Fallback, Forwarder
 from vapi_dev.proxy.server import InboundServer, Request
-from vapi_dev.proxy.wire import json_error, json_reply
+from vapi_dev.proxy.wire import Reply, json_error, json_reply
 from vapi_dev.tunnels.selfcheck import PING_PREFIX  # reserved for the self-check; never forwarded
+from vapi_dev.vapi import auth, contracts
 from vapi_dev.vapi import messages as vapi
+from vapi_dev.vapi.auth import AuthConfig
 
 PENDING_AFTER_S = 1.0
 PENDING_SWEEP_S = 0.2  # one timer looks for slow reply-needed exchanges, instead of one timer per request
 GC_GEN0 = 20_000  # sinks hold each exchange ~50-500 ms; a larger young generation stops re-scanning them
 PARSE_INLINE_LIMIT = 512 * 1024  # larger JSON bodies are parsed off the event loop
 
-Verifier = Callable[[Exchange], Any]  # returns AuthResult | None
-Checker = Callable[[Exchange], list[Any]]  # returns list[Problem]
+
+def make_verifier(
+    cfg: AuthConfig, public_url: Callable[[], str | None], local_url: Callable[[], str]
+) -> Callable[[Exchange], AuthResult | None]:
+    """Verify each request as the app would, against the URL Vapi signed (the public one)."""
+
+    def verify(ex: Exchange) -> AuthResult | None:
+        base = (public_url() or local_url()).rstrip("/")
+        url = base + ex.path + (f"?{ex.query}" if ex.query else "")
+        return auth.verify(cfg, method=ex.method, url=url, headers=ex.headers, body=ex.body)
+
+    return verify
+
+
+def make_fallback() -> Callable[[Exchange, str], Awaitable[Reply | None]]:
+    """``--fallback``: answer for an unreachable or slow app with a valid, clearly marked reply."""
+
+    async def fallback(ex: Exchange, reason: str) -> Reply | None:
+        status, body = contracts.fallback_reply(ex, reason)
+        headers = [("Content-Type", "application/json"), ("X-Vapi-Dev-Fallback", "1")]
+        ex.fallback = True
+        ex.status = status
+        ex.response_headers = headers
+        ex.response_body = body
+        ex.response_bytes = len(body)
+        return Reply(status, body, list(headers))
+
+    return fallback
 
 
 class ListenError(VapiDevError):
     """The receiver could not start; the message says why and what to do."""
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 def _tune_gc() -> None:
@@ -59,16 +80,18 @@ class Receiver:
         forwarder: Forwarder,
         emit: Callable[[Event], None],
         *,
-        verifier: Verifier | None = None,
-        checker: Checker | None = None,
-        fallback: Fallback | None = None,
+        public_url: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.config = config
         self.forwarder = forwarder
         self.emit = emit
-        self.verifier = verifier
-        self.checker = checker
-        self.fallback = fallback
+        auth_cfg = config.auth
+        self.verifier = (
+            make_verifier(auth_cfg, public_url, lambda: self.local_url)
+            if auth_cfg is not None and auth_cfg.enabled
+            else None
+        )
+        self.fallback: Fallback | None = make_fallback() if config.fallback else None
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -76,6 +99,10 @@ class Receiver:
         self.port = 0
         self._waiting: dict[int, Exchange] = {}  # reply-needed exchanges not yet announced as pending
         self._sweeper: asyncio.TimerHandle | None = None
+
+    @property
+    def local_url(self) -> str:
+        return f"http://{bracket_host(self.config.host)}:{self.port}"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -191,17 +218,16 @@ class Receiver:
     def _finish(self, ex: Exchange) -> None:
         # The reply has been written to the socket before anything else is done with the exchange.
         ex.finished = time.monotonic()
-        if self.checker is not None:
-            ex.problems.extend(self.checker(ex))
+        ex.problems.extend(contracts.check_reply(ex))
         self.emit(Finished(ex))
 
     async def _classify(self, ex: Exchange) -> None:
         body = ex.body
         if body[:1] in (b"{", b"[") or body.lstrip()[:1] in (b"{", b"["):
             if len(body) <= PARSE_INLINE_LIMIT:
-                ex.payload = _parse_json(body)
+                ex.payload = parse_json(body)
             else:
-                ex.payload = await asyncio.to_thread(_parse_json, body)
+                ex.payload = await asyncio.to_thread(parse_json, body)
         mtype, ex.call_id = vapi.read_message(ex.payload)
         info = vapi.type_info(mtype)
         ex.message_type = mtype

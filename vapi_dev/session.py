@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 from vapi_dev.config import Config
 from vapi_dev.exchange import Event, Notice, Ready, Sink, TunnelChanged
-from vapi_dev.proxy.relay import Fallback, Forwarder
-from vapi_dev.receiver import Checker, Receiver, Verifier
+from vapi_dev.proxy.relay import Forwarder
+from vapi_dev.receiver import Receiver
 
 STOP_GRACE_S = 5.0
 
@@ -49,10 +49,8 @@ class Session:
         *,
         tunnel: Any = None,
         hooks: Sequence[Hook] = (),
-        verifier: Verifier | None = None,
-        checker: Checker | None = None,
-        fallback: Fallback | None = None,
         tunnel_note: str | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.bus = bus
@@ -61,13 +59,15 @@ class Session:
         self.tunnel_note = tunnel_note
         self.public_url: str | None = None
         self.forwarder = Forwarder(config.forward_to, insecure=config.insecure)
-        self.receiver = Receiver(
-            config, self.forwarder, bus.emit, verifier=verifier, checker=checker, fallback=fallback
-        )
+        self.receiver = Receiver(config, self.forwarder, bus.emit, public_url=lambda: self.public_url)
         self._tasks: set[asyncio.Task[None]] = set()
-        self.on_ready: Callable[[], None] | None = None  # e.g. stop a progress spinner
+        self.on_ready = on_ready  # e.g. stop a progress spinner
         self._ready = False
         self._deferred: list[Event] = []
+
+    def add_hook(self, hook: Hook) -> None:
+        """Add a hook before ``run``: hooks are built after the session, since they report through it."""
+        self.hooks.append(hook)
 
     def notice(self, event: Event) -> None:
         """Emit ``event``, or hold it until the Ready event when it comes before (the ready line is first)."""
@@ -78,9 +78,7 @@ class Session:
 
     @property
     def local_url(self) -> str:
-        host = self.config.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.receiver.port}"
+        return self.receiver.local_url
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set. Raises ListenError / TunnelError before Ready on failure."""

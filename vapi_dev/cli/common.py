@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, NoReturn, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -193,13 +193,6 @@ def _ms(value: float | None) -> str:
 
 
 # -- events / show ----------------------------------------------------------------------------------
-
-
-def _json_or_none(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 # -- trigger ----------------------------------------------------------------------------------------

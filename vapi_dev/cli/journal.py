@@ -28,7 +28,6 @@ from vapi_dev.cli.common import (
     _auth,
     _console,
     _get,
-    _json_or_none,
     _ms,
     _open,
     _print_body,
@@ -39,6 +38,7 @@ from vapi_dev.cli.common import (
     target_url,
 )
 from vapi_dev.errors import ExitStatus
+from vapi_dev.exchange import parse_json
 from vapi_dev.output.ndjson import exchange_record
 from vapi_dev.redact import redact_headers
 from vapi_dev.vapi.contracts import check_reply
@@ -212,7 +212,7 @@ def replay(
     new = dataclasses.replace(
         ex,
         body=body,
-        payload=_json_or_none(body),
+        payload=parse_json(body),
         forward_url=url,
         status=reply.status,
         response_headers=reply.headers,

@@ -19,7 +19,6 @@ from vapi_dev.cli.common import (
     TimeoutOpt,
     _auth,
     _console,
-    _json_or_none,
     _ms,
     _print_body,
     fail,
@@ -27,6 +26,7 @@ from vapi_dev.cli.common import (
     target_url,
 )
 from vapi_dev.errors import ExitStatus
+from vapi_dev.exchange import parse_json
 from vapi_dev.vapi.messages import MESSAGE_TYPES
 from vapi_dev.vapi.samples import (
     SAMPLE_TYPES,
@@ -54,7 +54,7 @@ def _list_types(console: Console) -> None:
 def _with_sets(req: Request, sets: list[str]) -> Request:
     if not sets:
         return req
-    payload = _json_or_none(req.body)
+    payload = parse_json(req.body)
     if payload is None:
         fail("--set needs a JSON body, but this request's body is not JSON.", ExitStatus.USAGE)
     for expr in sets:

@@ -12,7 +12,7 @@ import time
 
 import httptools
 
-from vapi_dev.config import Target
+from vapi_dev.config import Target, bracket_host
 from vapi_dev.exchange import Headers
 from vapi_dev.proxy.wire import NO_BODY_STATUSES
 
@@ -325,7 +325,7 @@ class Pool:
 
     def _where(self) -> str:
         host = self.target.host
-        return f"[{host}]:{self.target.port}" if ":" in host else f"{host}:{self.target.port}"
+        return f"{bracket_host(host)}:{self.target.port}"
 
     def _unreachable_text(self, e: OSError) -> str:
         refused = (

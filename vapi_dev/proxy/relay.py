@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from vapi_dev.config import Target
-from vapi_dev.exchange import Exchange, Headers
+from vapi_dev.exchange import Exchange, Headers, header
 from vapi_dev.proxy.client import IDEMPOTENT, Pool, UpstreamConnection, UpstreamError
 from vapi_dev.proxy.server import Request
 from vapi_dev.proxy.wire import HOP_BY_HOP, Reply, encode_head, filter_headers, json_error
@@ -35,7 +35,7 @@ def _is_streaming(conn: UpstreamConnection) -> bool:
         return False  # the whole reply is already here
     if conn.content_length is None or conn.content_length > BUFFER_LIMIT:
         return True
-    ctype = next((v for k, v in conn.headers if k.lower() == "content-type"), "").lower()
+    ctype = (header(conn.headers, "content-type") or "").lower()
     return any(ctype.startswith(t) for t in STREAM_TYPES)
 
 
@@ -67,7 +67,7 @@ class Forwarder:
             self._pool = None
 
     def _request_head(self, ex: Exchange, req: Request, target: str) -> bytes:
-        prior = next((v for k, v in ex.headers if k.lower() == "x-forwarded-for"), None)
+        prior = header(ex.headers, "x-forwarded-for")
         forwarded_for = ("X-Forwarded-For", f"{prior}, {req.peer}" if prior else req.peer)
         headers: Headers = []
         replaced = has_proto = has_host = False

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 
 import httptools
 
-from vapi_dev.exchange import Headers
+from vapi_dev.config import bracket_host
+from vapi_dev.exchange import Headers, header
 from vapi_dev.proxy.wire import NO_BODY_STATUSES, Reply, encode_head, json_error, reason_for
 
 IDLE_TIMEOUT_S = 75.0  # keep-alive connections idle this long are closed (aiohttp's default too)
@@ -56,7 +57,7 @@ class Request:
         self.keep_alive = keep_alive
         self.too_large = too_large
         self.peer = conn.peer
-        self.host = next((v for k, v in headers if k.lower() == "host"), conn.local)
+        self.host = conn.local if (host := header(headers, "host")) is None else host
 
     @property
     def scheme(self) -> str:
@@ -112,7 +113,7 @@ class Connection(asyncio.Protocol):
         self.peer = str(peer[0]) if peer else ""
         if local:
             host = str(local[0])
-            self.local = f"[{host}]:{local[1]}" if ":" in host else f"{host}:{local[1]}"
+            self.local = f"{bracket_host(host)}:{local[1]}"
         transport.set_write_buffer_limits(high=WRITE_HIGH)
         self.server.connections.add(self)
 
@@ -188,7 +189,7 @@ class Connection(asyncio.Protocol):
         if self._refused:
             return
         self._head_done = True
-        length = next((v for k, v in self._headers if k.lower() == "content-length"), None)
+        length = header(self._headers, "content-length")
         if length is not None and length.strip().isdigit() and int(length) > self.server.max_body:
             self._refuse_large()
         elif (

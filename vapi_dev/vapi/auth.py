@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from vapi_dev.errors import ExitStatus, VapiDevError
-from vapi_dev.exchange import AuthResult, Headers
+from vapi_dev.exchange import AuthResult, Headers, header
 
 ALGORITHMS = ("sha256", "sha512", "sha1")
 ENCODINGS = ("hex", "base64")
@@ -101,14 +101,6 @@ def _hmac_key(cfg: AuthConfig) -> bytes:
         ) from None
 
 
-def _header(headers: Headers, name: str) -> str | None:
-    low = name.lower()
-    for k, v in headers:
-        if k.lower() == low:
-            return v
-    return None
-
-
 def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
@@ -147,7 +139,7 @@ def compute_signature(cfg: AuthConfig, *, method: str, url: str, body: bytes, ti
 
 
 def _check_secret(cfg: AuthConfig, headers: Headers) -> str:
-    got = _header(headers, SECRET_HEADER)
+    got = header(headers, SECRET_HEADER)
     if got is None:
         return f"no {SECRET_HEADER} header (is the secret set on the assistant, phone number or tool?)"
     if not _same(got, cfg.secret or ""):
@@ -157,7 +149,7 @@ def _check_secret(cfg: AuthConfig, headers: Headers) -> str:
 
 def _check_bearer(cfg: AuthConfig, headers: Headers) -> str:
     name = cfg.auth_header
-    got = _header(headers, name)
+    got = header(headers, name)
     if got is None:
         return f"no {name} header"
     has_prefix = got[:7].lower() == "bearer "
@@ -175,10 +167,10 @@ def _check_bearer(cfg: AuthConfig, headers: Headers) -> str:
 
 def _check_hmac(cfg: AuthConfig, *, method: str, url: str, headers: Headers, body: bytes) -> str:
     sig_name, ts_name = cfg.hmac_signature_header, cfg.hmac_timestamp_header
-    got = _header(headers, sig_name)
+    got = header(headers, sig_name)
     if got is None:
         return f"no {sig_name} header"
-    ts = _header(headers, ts_name)
+    ts = header(headers, ts_name)
     if ts is None and "{timestamp}" in cfg.hmac_payload_format:
         return f"no {ts_name} header, but the payload format includes {{timestamp}}"
     if cfg.hmac_prefix and not got.startswith(cfg.hmac_prefix):

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from vapi_dev.exchange import Exchange, Headers, Problem
+from vapi_dev.exchange import Exchange, Problem, header
 from vapi_dev.vapi.messages import normalise_type, tool_calls, type_info
 
 DEADLINE_WARN_FRACTION = 0.7
@@ -27,13 +27,6 @@ class _Checker:
         self.problems.append(Problem("warning", f"{self.mtype}.{code}", message))
 
 
-def _header(headers: Headers, name: str) -> str | None:
-    for k, v in headers:
-        if k.lower() == name:
-            return v
-    return None
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -52,7 +45,7 @@ def _reply_object(c: _Checker, ex: Exchange) -> dict[str, Any] | None:
     if not isinstance(body, dict):
         c.error("not-object", f"the reply is JSON but not an object; Vapi needs an object for {c.mtype}")
         return None
-    ctype = (_header(ex.response_headers, "content-type") or "").lower()
+    ctype = (header(ex.response_headers, "content-type") or "").lower()
     if "json" not in ctype:
         c.warn(
             "content-type", f"the reply is JSON but its Content-Type is '{ctype or 'missing'}'; send application/json"

@@ -1,0 +1,573 @@
+"""`vapi-dev listen`: options to a Config, sinks, tunnel and wiring hooks around a Session, and the run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from vapi_dev import tunnels
+from vapi_dev.cli.common import fail
+from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, parse_target
+from vapi_dev.errors import ExitStatus
+from vapi_dev.exchange import Notice
+from vapi_dev.journal.store import Journal, JournalError, JournalSink, default_journal_path
+from vapi_dev.output.ndjson import NdjsonSink
+from vapi_dev.output.terminal import TerminalSink, make_console
+from vapi_dev.output.view import make_view
+from vapi_dev.receiver import ListenError
+from vapi_dev.session import Bus, Session
+from vapi_dev.tunnels import TunnelConfig, TunnelError
+from vapi_dev.vapi import messages as vapi
+from vapi_dev.vapi.api import DEFAULT_API_URL, VapiApiError
+from vapi_dev.vapi.auth import AuthConfig
+from vapi_dev.wiring import hook as wiring
+from vapi_dev.wiring.hook import WiringConfig
+from vapi_dev.wiring.notes import OrgHint
+
+TUNNEL = "Public tunnel"
+WIRE = "Point Vapi at the tunnel"
+AUTH = "Authentication (mirrors Vapi's credential settings)"
+
+
+def _types(value: list[str] | None) -> frozenset[str]:
+    out: set[str] = set()
+    for item in value or []:
+        out.update(t.strip() for t in item.split(",") if t.strip())
+    return frozenset(out)
+
+
+def listen(
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            help="Where your app listens: 3000, :3000, localhost:3000/webhook or a full http(s) URL. "
+            f"Default {DEFAULT_TARGET}.",
+            show_default=False,
+        ),
+    ] = None,
+    forward_to: Annotated[
+        str | None, typer.Option("--forward-to", "-f", help="Same as TARGET.", show_default=False)
+    ] = None,
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port of the local receiver (0 picks a free one).", min=0, max=65535)
+    ] = DEFAULT_PORT,
+    host: Annotated[str, typer.Option("--host", help="Address the receiver binds to.")] = DEFAULT_HOST,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            max=300,
+            help="Deadline in seconds for every message type (default: 7.5 s for assistant-request, 20 s "
+            "otherwise, like Vapi).",
+            show_default=False,
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Skip TLS verification for an https target with a self-signed certificate."),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show request and reply bodies.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="With -v: do not shorten long arrays and strings.")] = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="NDJSON on stdout (ready line, then one line per exchange); everything else on stderr."
+        ),
+    ] = False,
+    color: Annotated[
+        str,
+        typer.Option(
+            "--color", help="auto, always or never (NO_COLOR and non-terminal output turn colour off in auto)."
+        ),
+    ] = "auto",
+    events: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--events",
+            help="Show only these message types (comma-separated or repeated). Never changes what is forwarded.",
+            show_default=False,
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="Hide these message types.", show_default=False)
+    ] = None,
+    call: Annotated[
+        str | None,
+        typer.Option("--call", help="Show only exchanges of this call id (a prefix is enough).", show_default=False),
+    ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Show each chatty event (speech-update, partial transcripts, model-output, "
+            "conversation-update) instead of one compact line.",
+        ),
+    ] = False,
+    tunnel: Annotated[
+        str,
+        typer.Option(
+            "--tunnel",
+            help="auto (ngrok when an auth token is known, else local only), ngrok, manual "
+            "(your own tunnel, with --public-url) or none.",
+            rich_help_panel=TUNNEL,
+        ),
+    ] = "auto",
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            envvar="VAPI_DEV_PUBLIC_URL",
+            help="Public URL of a tunnel you run yourself "
+            "(cloudflared, Tailscale Funnel, a VPS) that reaches this receiver; implies --tunnel manual.",
+            rich_help_panel=TUNNEL,
+            show_default=False,
+        ),
+    ] = None,
+    ngrok_authtoken: Annotated[
+        str | None,
+        typer.Option(
+            "--ngrok-authtoken",
+            envvar="NGROK_AUTHTOKEN",
+            help="ngrok auth token (else the one in your ngrok config file).",
+            rich_help_panel=TUNNEL,
+            show_default=False,
+            show_envvar=True,
+        ),
+    ] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain",
+            envvar="VAPI_DEV_DOMAIN",
+            help="Your ngrok static or dev domain, so the public URL stays the same every run.",
+            rich_help_panel=TUNNEL,
+            show_default=False,
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="ngrok region (the agent picks the nearest by default).",
+            rich_help_panel=TUNNEL,
+            show_default=False,
+        ),
+    ] = None,
+    ngrok_path: Annotated[
+        str | None,
+        typer.Option(
+            "--ngrok-path",
+            envvar="VAPI_DEV_NGROK_PATH",
+            help="Use this installed ngrok agent instead of downloading one.",
+            rich_help_panel=TUNNEL,
+            show_default=False,
+        ),
+    ] = None,
+    ngrok_config: Annotated[
+        str | None,
+        typer.Option(
+            "--ngrok-config",
+            help="ngrok config file to use (default: ngrok's own).",
+            rich_help_panel=TUNNEL,
+            show_default=False,
+        ),
+    ] = None,
+    ngrok_timeout: Annotated[
+        float,
+        typer.Option(
+            "--ngrok-timeout",
+            min=1,
+            max=120,
+            help="Seconds the ngrok agent may take to come up.",
+            rich_help_panel=TUNNEL,
+        ),
+    ] = 15.0,
+    assistant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--assistant",
+            help="Point this assistant's server URL at the tunnel while listening, and put it "
+            "back on stop (repeatable).",
+            rich_help_panel=WIRE,
+            show_default=False,
+        ),
+    ] = None,
+    phone_number: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--phone-number", help="Same for a phone number (repeatable).", rich_help_panel=WIRE, show_default=False
+        ),
+    ] = None,
+    tool: Annotated[
+        list[str] | None,
+        typer.Option("--tool", help="Same for a tool (repeatable).", rich_help_panel=WIRE, show_default=False),
+    ] = None,
+    org: Annotated[
+        bool,
+        typer.Option(
+            "--org",
+            help="You want events at the organisation's server URL: it has no public API, so print the "
+            "dashboard steps with the public URL (and again when it changes).",
+            rich_help_panel=WIRE,
+        ),
+    ] = False,
+    path: Annotated[
+        str,
+        typer.Option(
+            "--path", help="Path appended to the public URL for those resources, e.g. /webhook.", rich_help_panel=WIRE
+        ),
+    ] = "",
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="VAPI_API_KEY",
+            help="Vapi private API key (only needed with --assistant, --phone-number or --tool).",
+            rich_help_panel=WIRE,
+            show_default=False,
+            show_envvar=True,
+        ),
+    ] = None,
+    vapi_api_url: Annotated[
+        str, typer.Option("--vapi-api-url", envvar="VAPI_API_URL", help="Vapi API base URL.", rich_help_panel=WIRE)
+    ] = DEFAULT_API_URL,
+    fallback: Annotated[
+        bool,
+        typer.Option(
+            "--fallback",
+            help="When your app is down or misses the deadline, answer Vapi with a valid, clearly "
+            "marked error reply (tool-calls: every toolCallId with an error) so a live call degrades gracefully.",
+        ),
+    ] = False,
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help="Do not mask secrets, tokens and signatures in the output.")
+    ] = False,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            "--secret",
+            envvar="VAPI_DEV_SECRET",
+            help="Expected X-Vapi-Secret value.",
+            rich_help_panel=AUTH,
+            show_default=False,
+        ),
+    ] = None,
+    bearer: Annotated[
+        str | None,
+        typer.Option(
+            "--bearer",
+            envvar="VAPI_DEV_BEARER",
+            help="Expected bearer token (Vapi bearer credential).",
+            rich_help_panel=AUTH,
+            show_default=False,
+        ),
+    ] = None,
+    auth_header: Annotated[
+        str,
+        typer.Option(
+            "--auth-header",
+            envvar="VAPI_DEV_AUTH_HEADER",
+            help="Header carrying the bearer token.",
+            rich_help_panel=AUTH,
+        ),
+    ] = "Authorization",
+    bearer_prefix: Annotated[
+        bool,
+        typer.Option(
+            "--bearer-prefix/--no-bearer-prefix",
+            envvar="VAPI_DEV_BEARER_PREFIX",
+            help="Whether the token is preceded by 'Bearer '.",
+            rich_help_panel=AUTH,
+        ),
+    ] = True,
+    hmac_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--hmac-secret",
+            envvar="VAPI_DEV_HMAC_SECRET",
+            help="HMAC credential secret key.",
+            rich_help_panel=AUTH,
+            show_default=False,
+        ),
+    ] = None,
+    hmac_alg: Annotated[
+        str,
+        typer.Option("--hmac-alg", envvar="VAPI_DEV_HMAC_ALG", help="sha256, sha512 or sha1.", rich_help_panel=AUTH),
+    ] = "sha256",
+    hmac_header: Annotated[
+        str,
+        typer.Option(
+            "--hmac-header", envvar="VAPI_DEV_HMAC_HEADER", help="Signature header name.", rich_help_panel=AUTH
+        ),
+    ] = "x-signature",
+    hmac_timestamp_header: Annotated[
+        str,
+        typer.Option(
+            "--hmac-timestamp-header",
+            envvar="VAPI_DEV_HMAC_TIMESTAMP_HEADER",
+            help="Timestamp header name.",
+            rich_help_panel=AUTH,
+        ),
+    ] = "x-timestamp",
+    hmac_format: Annotated[
+        str,
+        typer.Option(
+            "--hmac-format",
+            envvar="VAPI_DEV_HMAC_FORMAT",
+            help="Signed payload: {timestamp}, {body}, {method} and {url} (the public URL).",
+            rich_help_panel=AUTH,
+        ),
+    ] = "{timestamp}.{body}",
+    hmac_encoding: Annotated[
+        str,
+        typer.Option("--hmac-encoding", envvar="VAPI_DEV_HMAC_ENCODING", help="hex or base64.", rich_help_panel=AUTH),
+    ] = "hex",
+    hmac_prefix: Annotated[
+        str,
+        typer.Option(
+            "--hmac-prefix",
+            envvar="VAPI_DEV_HMAC_PREFIX",
+            help="Signature prefix, e.g. 'sha256='.",
+            rich_help_panel=AUTH,
+        ),
+    ] = "",
+    hmac_secret_base64: Annotated[
+        bool,
+        typer.Option(
+            "--hmac-secret-base64",
+            envvar="VAPI_DEV_HMAC_SECRET_BASE64",
+            help="The HMAC secret is base64-encoded.",
+            rich_help_panel=AUTH,
+        ),
+    ] = False,
+    journal: Annotated[
+        Path | None,
+        typer.Option(
+            "--journal",
+            envvar="VAPI_DEV_JOURNAL",
+            help="Journal file (default: in your data directory, or "
+            "$VAPI_DEV_HOME). Every exchange is recorded there for events, show, replay and export.",
+            show_default=False,
+        ),
+    ] = None,
+    keep: Annotated[int, typer.Option("--keep", min=1, help="How many exchanges the journal keeps.")] = 10_000,
+    no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record exchanges.")] = False,
+    enforce_auth: Annotated[
+        bool,
+        typer.Option(
+            "--enforce-auth",
+            envvar="VAPI_DEV_ENFORCE_AUTH",
+            help="Answer 401 to requests that fail verification and do not forward them (default: show ✗ and "
+            "forward anyway).",
+            rich_help_panel=AUTH,
+        ),
+    ] = False,
+) -> None:
+    """Receive Vapi events, forward them to your local app, relay its replies and show them live."""
+    if target and forward_to and target != forward_to:
+        fail("give the target once: either as TARGET or with --forward-to", ExitStatus.USAGE)
+    parsed = parse_target(target or forward_to or DEFAULT_TARGET)
+    if color not in ("auto", "always", "never"):
+        fail(f"--color must be auto, always or never, not {color!r}", ExitStatus.USAGE)
+    tunnel_cfg = TunnelConfig(
+        provider=tunnel,
+        public_url=public_url or None,
+        ngrok_authtoken=ngrok_authtoken or None,
+        domain=domain or None,
+        region=region,
+        ngrok_path=ngrok_path or None,
+        ngrok_config_path=ngrok_config,
+        startup_timeout=ngrok_timeout,
+    )
+    wiring_cfg = WiringConfig(
+        assistants=tuple(assistant or ()),
+        phone_numbers=tuple(phone_number or ()),
+        tools=tuple(tool or ()),
+        path=path,
+        api_key=api_key or None,
+        api_url=vapi_api_url,
+    )
+    auth_cfg = AuthConfig(
+        secret=secret or None,
+        bearer=bearer or None,
+        auth_header=auth_header,
+        bearer_prefix=bearer_prefix,
+        hmac_secret=hmac_secret or None,
+        hmac_algorithm=hmac_alg,
+        hmac_signature_header=hmac_header,
+        hmac_timestamp_header=hmac_timestamp_header,
+        hmac_payload_format=hmac_format,
+        hmac_encoding=hmac_encoding,
+        hmac_prefix=hmac_prefix,
+        hmac_secret_is_base64=hmac_secret_base64,
+        enforce=enforce_auth,
+    )
+    auth_cfg.validate()
+    if enforce_auth and not auth_cfg.enabled:
+        fail("--enforce-auth needs --secret, --bearer or --hmac-secret", ExitStatus.USAGE)
+    config = Config(
+        forward_to=parsed,
+        host=host,
+        port=port,
+        timeout=timeout,
+        insecure=insecure,
+        verbose=verbose,
+        full=full,
+        json=json_out,
+        color={"auto": None, "always": True, "never": False}[color],
+        events=_types(events),
+        exclude=_types(exclude),
+        call=call,
+        all=show_all,
+        auth=auth_cfg,
+        fallback=fallback,
+        show_secrets=show_secrets,
+        journal=None if no_journal else (journal or default_journal_path()),
+        keep=keep,
+        tunnel=tunnel_cfg,
+        wiring=wiring_cfg,
+        org=org,
+    )
+    code = run_listen(config)
+    raise typer.Exit(code)
+
+
+def run_listen(config: Config) -> int:
+    """Run the listener until Ctrl-C / SIGTERM; returns the exit code."""
+    out = make_console(sys.stdout, config.color)
+    err = make_console(sys.stderr, config.color)
+    redact = make_view(config.auth, config.show_secrets)
+    sinks: list[Any] = []
+    if config.json:
+        sinks.append(NdjsonSink(sys.stdout, redact if config.verbose else None))
+        sinks.append(TerminalSink(err, config, redact, exchanges=False))
+    else:
+        sinks.append(TerminalSink(out, config, redact))
+    if config.journal is not None:
+        try:
+            store = Journal(config.journal, config.keep)
+        except JournalError as e:
+            fail(f"{e.message} (use --journal PATH for another file, or --no-journal)")
+        auth_cfg = config.auth
+        sinks.append(
+            JournalSink(
+                store,
+                secrets=auth_cfg.secret_values() if auth_cfg else (),
+                secret_names=auth_cfg.secret_header_names() if auth_cfg else (),
+                on_error=lambda text: err.print(f"journal: {text}", style="red", markup=False),
+            )
+        )
+    bus = Bus(sinks)
+    spinner = Spinner(err)
+    try:
+        tunnel = tunnels.choose(config.tunnel, progress=spinner.update)
+    except TunnelError as e:
+        fail(e.message, ExitStatus.USAGE)
+    if (config.wiring.enabled or config.org) and isinstance(tunnel, tunnels.NoTunnel):
+        fail(
+            "--assistant, --phone-number, --tool and --org need a public URL: set NGROK_AUTHTOKEN (or "
+            "--ngrok-authtoken) for ngrok, or pass --public-url for your own tunnel",
+            ExitStatus.USAGE,
+        )
+    note = getattr(tunnel, "notice", None)
+    if isinstance(tunnel, tunnels.NoTunnel) and note is None:
+        note = "no tunnel (--tunnel none): only this machine can reach the receiver"
+    session = Session(
+        config,
+        bus,
+        tunnel=tunnel,
+        tunnel_note=note,
+        on_ready=spinner.stop,
+    )
+    unknown = sorted(t for t in config.events | config.exclude if vapi.type_info(t).name == "unknown" and t != "http")
+    if unknown:
+        session.notice(
+            Notice(
+                "warning",
+                f"not a Vapi message type: {', '.join(unknown)} (see `vapi-dev trigger "
+                "--list`); non-Vapi requests are filtered as 'http'",
+            )
+        )
+    try:
+        return asyncio.run(_main(session, bus, spinner))
+    except (ListenError, TunnelError, VapiApiError) as e:
+        spinner.stop()
+        asyncio.run(bus.aclose())
+        fail(getattr(e, "message", None) or str(e))
+
+
+class Spinner:
+    """A progress line on stderr while the tunnel starts (a spinner on a terminal, plain lines otherwise)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._status: Any = None
+        self._last = ""
+
+    def update(self, text: str) -> None:
+        if not self.console.is_terminal:
+            if text.split("…")[0] != self._last.split("…")[0]:
+                self.console.print(text, markup=False, highlight=False)
+            self._last = text
+            return
+        if self._status is None:
+            self._status = self.console.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            bus.emit(Notice("info", "stopping… letting in-flight requests finish (Ctrl-C again to quit now)"))
+            stop.set()
+        else:
+            os._exit(ExitStatus.INTERRUPTED)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        wiring_cfg = session.config.wiring
+        if wiring_cfg is not None and wiring_cfg.enabled:
+            hook = wiring.build(wiring_cfg, session.notice)
+            spinner.update("Reading your Vapi resources…")
+            try:
+                await hook.prepare()
+            finally:
+                spinner.stop()
+            session.add_hook(hook)
+        else:
+            pending = wiring.pending_state()
+            if pending is not None:
+                session.notice(Notice("warning", pending.text))
+        if session.config.org:
+            session.add_hook(OrgHint(wiring_cfg.path if wiring_cfg is not None else "", session.notice))
+        if not isinstance(session.tunnel, tunnels.NoTunnel):
+            spinner.update(f"Starting the {session.tunnel.name} tunnel…")
+        await session.run(stop)
+    finally:
+        spinner.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await bus.aclose()
+    return ExitStatus.OK
