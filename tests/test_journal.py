@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from vapi_dev.exchange import AuthResult, Exchange, Finished, Notice, Problem
-from vapi_dev.journal.store import Journal, JournalError, JournalMissing, JournalSink, default_journal_path
+from vapi_dev.journal.store import Journal, JournalError, JournalMissing, default_journal_path
+from vapi_dev.journal.writer import JournalSink
 
 BODY = b'{"message": {"type":"tool-calls","call":{"id":"call_1"},"x":"\xc3\xa9"}}'  # odd spacing kept
 
@@ -127,7 +128,8 @@ import asyncio, sys, time
 sys.path.insert(0, {tests!r})
 from test_journal import make_exchange
 from vapi_dev.exchange import Finished
-from vapi_dev.journal.store import Journal, JournalSink
+from vapi_dev.journal.store import Journal
+from vapi_dev.journal.writer import JournalSink
 
 async def main():
     sink = JournalSink(Journal({path!r}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vapi_dev.vapi import messages as vapi
+from vapi_dev.vapi import summary
 
 PAYLOAD_TYPES = """assistant-request conversation-update end-of-call-report handoff-destination-request hang
 knowledge-base-request model-output phone-call-control speech-update status-update tool-calls
@@ -92,6 +93,6 @@ def test_end_of_call_summary_reads_both_places() -> None:
         "cost": 0.12,
         "artifact": {"recordingUrl": "https://r.example/x.wav"},
     }
-    assert vapi.end_of_call_summary(msg) == "customer-ended-call · 99 s · $0.12 · https://r.example/x.wav"
+    assert summary.end_of_call_summary(msg) == "customer-ended-call · 99 s · $0.12 · https://r.example/x.wav"
     legacy = {"durationSeconds": 30, "recordingUrl": "https://r.example/y.wav", "call": {"endedReason": "hangup"}}
-    assert vapi.end_of_call_summary(legacy) == "hangup · 30 s · https://r.example/y.wav"
+    assert summary.end_of_call_summary(legacy) == "hangup · 30 s · https://r.example/y.wav"

@@ -96,7 +96,8 @@ def app_in_thread() -> Iterator[tuple[str, AppState, LoopThread]]:
 def listener_in_thread(lt: LoopThread, target: str, journal_path: Path) -> Iterator[str]:
     """A real vapi-dev listener (receiver + forwarder) journaling into ``journal_path``."""
     from vapi_dev.config import Config, parse_target
-    from vapi_dev.journal.store import Journal, JournalSink
+    from vapi_dev.journal.store import Journal
+    from vapi_dev.journal.writer import JournalSink
     from vapi_dev.session import Bus, Session
 
     stop_holder: list[asyncio.Event] = []

@@ -22,14 +22,11 @@ from rich.text import Text
 
 from vapi_dev.errors import ExitStatus, VapiDevError
 from vapi_dev.exchange import Exchange, Headers
+from vapi_dev.journal.fixtures import Request, resend_headers
 from vapi_dev.journal.store import Journal, default_journal_path
 from vapi_dev.output.terminal import make_console
 from vapi_dev.redact import MASK, redact_payload
 from vapi_dev.vapi.auth import AuthConfig, sign
-from vapi_dev.vapi.samples import (
-    Request,
-    resend_headers,
-)
 
 DEFAULT_TRIGGER_URL = "http://127.0.0.1:4242"
 

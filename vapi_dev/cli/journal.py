@@ -39,14 +39,12 @@ from vapi_dev.cli.common import (
 )
 from vapi_dev.errors import ExitStatus
 from vapi_dev.exchange import parse_json
+from vapi_dev.journal.fixtures import Request, fixture
 from vapi_dev.output.ndjson import exchange_record
 from vapi_dev.redact import redact_headers
 from vapi_dev.vapi.contracts import check_reply
-from vapi_dev.vapi.messages import summarize, type_info
-from vapi_dev.vapi.samples import (
-    Request,
-    fixture,
-)
+from vapi_dev.vapi.messages import type_info
+from vapi_dev.vapi.summary import summarize
 
 
 def events(

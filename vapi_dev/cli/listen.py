@@ -17,7 +17,8 @@ from vapi_dev.cli.common import fail
 from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, parse_target
 from vapi_dev.errors import ExitStatus
 from vapi_dev.exchange import Notice
-from vapi_dev.journal.store import Journal, JournalError, JournalSink, default_journal_path
+from vapi_dev.journal.store import Journal, JournalError, default_journal_path
+from vapi_dev.journal.writer import JournalSink
 from vapi_dev.output.ndjson import NdjsonSink
 from vapi_dev.output.terminal import TerminalSink, make_console
 from vapi_dev.output.view import make_view

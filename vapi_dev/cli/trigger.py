@@ -27,16 +27,9 @@ from vapi_dev.cli.common import (
 )
 from vapi_dev.errors import ExitStatus
 from vapi_dev.exchange import parse_json
+from vapi_dev.journal.fixtures import Request, load_requests, payload_request
 from vapi_dev.vapi.messages import MESSAGE_TYPES
-from vapi_dev.vapi.samples import (
-    SAMPLE_TYPES,
-    Request,
-    apply_set,
-    call_sequence,
-    load_requests,
-    payload_request,
-    sample,
-)
+from vapi_dev.vapi.samples import SAMPLE_TYPES, apply_set, call_sequence, sample
 
 
 def _list_types(console: Console) -> None:

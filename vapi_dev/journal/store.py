@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
 import os
 import sqlite3
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from vapi_dev.errors import VapiDevError
-from vapi_dev.exchange import AuthResult, Event, Exchange, Finished, Headers, Problem
+from vapi_dev.exchange import AuthResult, Exchange, Headers, Problem
 from vapi_dev.redact import HeaderRedactor
 
 DEFAULT_KEEP = 10_000
@@ -303,70 +301,3 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-class JournalSink:
-    """A Sink that queues Finished exchanges and writes them in batches on a background thread.
-
-    ``emit`` only appends to a deque (O(1), safe from the event loop); the thread writes every
-    ~150 ms, or as soon as FLUSH_BATCH exchanges wait, in one transaction; ``aclose`` flushes
-    everything and stops the thread. A write failure is kept in ``error`` and passed once to
-    ``on_error`` (called from the writer thread).
-    """
-
-    def __init__(
-        self,
-        journal: Journal,
-        *,
-        secrets: Sequence[str] = (),
-        secret_names: Sequence[str] = (),
-        interval: float = FLUSH_INTERVAL_S,
-        on_error: Callable[[str], None] | None = None,
-    ) -> None:
-        self.journal = journal
-        self.error: str | None = None
-        self._secrets = tuple(secrets)
-        self._names = tuple(secret_names)
-        self._interval = interval
-        self._on_error = on_error
-        self._pending: deque[Exchange] = deque()
-        self._stop = threading.Event()
-        self._kick = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vapi-dev-journal", daemon=True)
-        self._thread.start()
-
-    def emit(self, event: Event) -> None:
-        if isinstance(event, Finished):
-            self._pending.append(event.exchange)
-            if len(self._pending) >= FLUSH_BATCH and not self._kick.is_set():
-                self._kick.set()
-
-    def _flush(self) -> None:
-        batch: list[Exchange] = []
-        while self._pending:
-            batch.append(self._pending.popleft())
-        if not batch:
-            return
-        try:
-            self.journal.append(batch, self._secrets, self._names)
-        except JournalError as exc:
-            if self.error is None and self._on_error is not None:
-                self._on_error(exc.message)
-            self.error = exc.message
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._kick.wait(self._interval)
-            self._kick.clear()
-            self._flush()
-        self._flush()
-
-    def flush_now(self) -> None:
-        """Write what is queued, from the calling thread (for tests and synchronous shutdown)."""
-        self._flush()
-
-    async def aclose(self) -> None:
-        self._stop.set()
-        self._kick.set()
-        await asyncio.to_thread(self._thread.join)
-        self._flush()  # anything emitted after the thread's last pass

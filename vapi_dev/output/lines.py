@@ -11,6 +11,7 @@ from rich.text import Text
 
 from vapi_dev.exchange import Exchange, Ready
 from vapi_dev.vapi import messages as vapi
+from vapi_dev.vapi.summary import end_of_call_summary, summarize
 
 CATEGORY_STYLE = {
     "lifecycle": "blue",
@@ -126,7 +127,7 @@ def exchange_line(ex: Exchange) -> Text:
         line.append("auth✓ " if ex.auth.ok else "auth✗ ", style="green" if ex.auth.ok else "bold red")
     if ex.fallback:
         line.append("fallback answered ", style="bold yellow")
-    summary = vapi.summarize(ex) if ex.message_type else ""
+    summary = summarize(ex) if ex.message_type else ""
     if summary:
         line.append(summary)
     return line
@@ -144,7 +145,7 @@ def detail_lines(ex: Exchange) -> list[tuple[str, str]]:
         out.append((f"{mark} {p.message}", "red" if p.level == "error" else "yellow"))
     if ex.message_type == "end-of-call-report" and not ex.error:
         msg = vapi.message_of(ex.payload)
-        out.append((f"■ call {short_call(ex.call_id)} ended: {vapi.end_of_call_summary(msg)}", "bold blue"))
+        out.append((f"■ call {short_call(ex.call_id)} ended: {end_of_call_summary(msg)}", "bold blue"))
     return out
 
 

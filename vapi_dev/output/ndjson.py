@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from vapi_dev.exchange import Event, Exchange, Finished, Notice, Ready, Started, TunnelChanged
 from vapi_dev.output.lines import Redactor
 from vapi_dev.output.threaded import ThreadedSink
-from vapi_dev.vapi import messages as vapi
+from vapi_dev.vapi.summary import summarize
 
 
 def _iso(epoch: float) -> str:
@@ -40,7 +40,7 @@ def exchange_record(ex: Exchange, redact: Redactor | None = None) -> dict[str, A
         "fallback": ex.fallback,
         "auth": ex.auth.to_json() if ex.auth else None,
         "problems": [p.to_json() for p in ex.problems],
-        "summary": vapi.summarize(ex) if ex.message_type else "",
+        "summary": summarize(ex) if ex.message_type else "",
     }
     if redact is not None:
         rec["request_body"], rec["response_body"] = redact(ex)

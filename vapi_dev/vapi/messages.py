@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vapi_dev.exchange import Exchange
+    pass
 
 DEFAULT_DEADLINE_S = 20.0  # Vapi's server.timeoutSeconds default
 ASSISTANT_REQUEST_DEADLINE_S = 7.5  # fixed by Vapi, not configurable
@@ -98,7 +98,7 @@ def type_info(name: str | None) -> TypeInfo:
     return MESSAGE_TYPES.get(normalise_type(name), _GENERIC)
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
@@ -155,7 +155,7 @@ def _one_call(item: Any) -> ToolCall | None:
         return None
     if isinstance(item.get("toolCall"), dict):  # toolWithToolCallList entry
         return _one_call(item["toolCall"])
-    fn = _dict(item.get("function")) or item
+    fn = as_dict(item.get("function")) or item
     name = fn.get("name")
     args = fn.get("arguments", fn.get("parameters", {}))
     cid = item.get("id")
@@ -173,135 +173,3 @@ def tool_calls(payload: Any) -> list[ToolCall]:
     if isinstance(fc, dict):
         return [ToolCall("", str(fc.get("name", "")), _parse_args(fc.get("parameters", {})))]
     return []
-
-
-# -- one-line summaries -------------------------------------------------------------------------
-
-
-def _short(text: Any, limit: int = 60) -> str:
-    s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, separators=(",", ":"))
-    s = " ".join(s.split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
-def _fmt_args(args: Any) -> str:
-    if isinstance(args, dict):
-        return ", ".join(f"{k}={_short(v, 24)}" for k, v in args.items())
-    return _short(args, 40)
-
-
-def _reply_of(ex: Exchange) -> dict[str, Any]:
-    if ex.error and not ex.fallback:  # the body is vapi-dev's own error reply, not the app's
-        return {}
-    body = ex.response_json()
-    if isinstance(body, dict) and isinstance(body.get("messageResponse"), dict):
-        return body["messageResponse"]  # type: ignore[no-any-return]
-    return body if isinstance(body, dict) else {}
-
-
-def _tool_summary(ex: Exchange, msg: dict[str, Any]) -> str:
-    calls = tool_calls(ex.payload)
-    results = _reply_of(ex).get("results")
-    by_id: dict[str, Any] = {}
-    if isinstance(results, list):
-        for r in results:
-            if isinstance(r, dict):
-                by_id[str(r.get("toolCallId", ""))] = r.get("error", r.get("result"))
-    if msg.get("type") == "function-call":
-        by_id[""] = _reply_of(ex).get("result")
-    parts = []
-    for c in calls[:3]:
-        out = f"{c.name}({_fmt_args(c.arguments)})"
-        if c.id in by_id:
-            out += f" → {_short(by_id[c.id], 40)}"
-        parts.append(out)
-    if len(calls) > 3:
-        parts.append(f"+{len(calls) - 3} more")
-    return "; ".join(parts)
-
-
-def summarize(ex: Exchange) -> str:
-    """A short human summary of what the message says (and what the app answered)."""
-    msg = message_of(ex.payload)
-    mtype = normalise_type(ex.message_type or "")
-    if mtype in ("tool-calls", "function-call"):
-        return _tool_summary(ex, msg)
-    if mtype == "status-update":
-        status = msg.get("status", "?")
-        reason = msg.get("endedReason") or (_dict(msg.get("call")).get("endedReason") if status == "ended" else None)
-        return f"{status}" + (f" ({reason})" if reason else "")
-    if mtype == "transcript":
-        kind = msg.get("transcriptType", "final" if "final" in (ex.message_type or "") else "")
-        return f'{msg.get("role", "?")}: "{_short(msg.get("transcript", ""), 70)}"' + (
-            " (partial)" if kind == "partial" else ""
-        )
-    if mtype == "speech-update":
-        return f"{msg.get('role', '?')} {msg.get('status', '?')}"
-    if mtype == "conversation-update":
-        msgs = msg.get("messages")
-        n = len(msgs) if isinstance(msgs, list) else 0
-        return f"{n} messages"
-    if mtype == "end-of-call-report":  # the full summary closes the call on its own line
-        return str(msg.get("endedReason") or _dict(msg.get("call")).get("endedReason") or "")
-    if mtype == "assistant-request":
-        reply = _reply_of(ex)
-        for key in ("assistantId", "squadId", "workflowId"):
-            if key in reply:
-                return f"→ {key} {_short(reply[key], 40)}"
-        for key in ("assistant", "squad", "workflow"):
-            if isinstance(reply.get(key), dict):
-                name = reply[key].get("name")
-                return f"→ transient {key}" + (f" {_short(name, 30)}" if name else "")
-        if "destination" in reply:
-            return "→ transfer " + _short(reply["destination"], 50)
-        if "error" in reply:
-            return "→ error " + _short(reply["error"], 50)
-        customer = _dict(msg.get("customer"))
-        return f"from {customer.get('number', '?')}"
-    if mtype in ("transfer-destination-request", "handoff-destination-request"):
-        dest = _reply_of(ex).get("destination")
-        return "→ " + _short(dest, 60) if dest else ""
-    if mtype == "knowledge-base-request":
-        docs = _reply_of(ex).get("documents")
-        return f"→ {len(docs)} documents" if isinstance(docs, list) else ""
-    if mtype == "user-interrupted":
-        return "barge-in"
-    if mtype == "model-output":
-        return _short(msg.get("output", ""), 60)
-    if mtype == "language-change-detected":
-        return str(msg.get("language", ""))
-    if mtype == "hang":
-        return "assistant stalled — slow model, voice or tool server?"
-    return ""
-
-
-def end_of_call_summary(msg: dict[str, Any]) -> str:
-    """Ended reason, duration, cost and recording URL of an end-of-call-report."""
-    call = _dict(msg.get("call"))
-    artifact = _dict(msg.get("artifact"))
-    parts = [str(msg.get("endedReason") or call.get("endedReason") or "ended")]
-    duration = msg.get("durationSeconds")
-    if duration is None:
-        duration = _duration(msg.get("startedAt"), msg.get("endedAt"))
-    if isinstance(duration, (int, float)):
-        parts.append(f"{duration:.0f} s")
-    cost = msg.get("cost")
-    if isinstance(cost, (int, float)):
-        parts.append(f"${cost:.2f}")
-    rec = artifact.get("recordingUrl") or msg.get("recordingUrl")
-    if isinstance(rec, str):
-        parts.append(rec)
-    return " · ".join(parts)
-
-
-def _duration(start: Any, end: Any) -> float | None:
-    from datetime import datetime
-
-    if not (isinstance(start, str) and isinstance(end, str)):
-        return None
-    try:
-        a = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        b = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (b - a).total_seconds()

@@ -1,0 +1,78 @@
+"""JournalSink: the Sink that writes finished exchanges to the Journal in batches, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from vapi_dev.exchange import Event, Exchange, Finished
+from vapi_dev.journal.store import FLUSH_BATCH, FLUSH_INTERVAL_S, Journal, JournalError
+
+
+class JournalSink:
+    """A Sink that queues Finished exchanges and writes them in batches on a background thread.
+
+    ``emit`` only appends to a deque (O(1), safe from the event loop); the thread writes every
+    ~150 ms, or as soon as FLUSH_BATCH exchanges wait, in one transaction; ``aclose`` flushes
+    everything and stops the thread. A write failure is kept in ``error`` and passed once to
+    ``on_error`` (called from the writer thread).
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        secrets: Sequence[str] = (),
+        secret_names: Sequence[str] = (),
+        interval: float = FLUSH_INTERVAL_S,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.error: str | None = None
+        self._secrets = tuple(secrets)
+        self._names = tuple(secret_names)
+        self._interval = interval
+        self._on_error = on_error
+        self._pending: deque[Exchange] = deque()
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vapi-dev-journal", daemon=True)
+        self._thread.start()
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, Finished):
+            self._pending.append(event.exchange)
+            if len(self._pending) >= FLUSH_BATCH and not self._kick.is_set():
+                self._kick.set()
+
+    def _flush(self) -> None:
+        batch: list[Exchange] = []
+        while self._pending:
+            batch.append(self._pending.popleft())
+        if not batch:
+            return
+        try:
+            self.journal.append(batch, self._secrets, self._names)
+        except JournalError as exc:
+            if self.error is None and self._on_error is not None:
+                self._on_error(exc.message)
+            self.error = exc.message
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._kick.wait(self._interval)
+            self._kick.clear()
+            self._flush()
+        self._flush()
+
+    def flush_now(self) -> None:
+        """Write what is queued, from the calling thread (for tests and synchronous shutdown)."""
+        self._flush()
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        await asyncio.to_thread(self._thread.join)
+        self._flush()  # anything emitted after the thread's last pass
