@@ -11,6 +11,8 @@ from typing import Any, Literal, Protocol
 
 Headers = list[tuple[str, str]]
 
+DEFAULT_DEADLINE_S = 20.0  # Vapi's server.timeoutSeconds default: how long Vapi waits for a reply
+
 _counter = itertools.count(1)
 _run_prefix = os.urandom(3).hex()  # ids stay unique across runs in the journal
 
@@ -81,7 +83,7 @@ class Exchange:
     message_type: str | None = None  # Vapi message.type (normalised), None = plain HTTP
     call_id: str | None = None
     reply_needed: bool = False
-    deadline_s: float = 20.0
+    deadline_s: float = DEFAULT_DEADLINE_S
     forward_url: str = ""
     # -- reply side -------------------------------------------------------------------------
     status: int | None = None

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from vapi_dev.config import Config, bracket_host
 from vapi_dev.errors import VapiDevError
-from vapi_dev.exchange import AuthResult, Event, Exchange, Finished, Notice, Started, parse_json
+from vapi_dev.exchange import DEFAULT_DEADLINE_S, AuthResult, Event, Exchange, Finished, Notice, Started, parse_json
 from vapi_dev.proxy.relay import Fallback, Forwarder
 from vapi_dev.proxy.server import InboundServer, Request
 from vapi_dev.proxy.wire import Reply, json_error, json_reply
@@ -106,7 +106,7 @@ class Receiver:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, grace: float = 5.0) -> int:
+    async def start(self) -> int:
         _tune_gc()
         server = InboundServer(self.handle, max_body=self.config.max_body, on_error=self._on_error)
         try:
@@ -232,4 +232,4 @@ class Receiver:
         info = vapi.type_info(mtype)
         ex.message_type = mtype
         ex.reply_needed = info.reply_needed
-        ex.deadline_s = self.config.timeout or info.deadline_s or vapi.DEFAULT_DEADLINE_S
+        ex.deadline_s = self.config.timeout or info.deadline_s or DEFAULT_DEADLINE_S

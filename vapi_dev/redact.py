@@ -165,3 +165,30 @@ def _scrub(text: str, variants: tuple[str, ...]) -> str:
 def scrub_text(text: str, secrets: Sequence[str]) -> str:
     """Replace every occurrence of each known secret value (also in its JSON-escaped form)."""
     return _scrub(text, _variants(secrets))
+
+
+# -- messages from third parties (the ngrok agent, the Vapi API, HTTP libraries) -------------------
+
+SHORT_MASK = "***"  # in one-line error messages, where the long mask would swamp the sentence
+
+# Phrases the ngrok agent puts around an echoed token, plus anything that looks like one after a flag.
+_TOKEN_PATTERNS = (
+    re.compile(r"(authtoken[\"']?\s*[:=]?\s*)[A-Za-z0-9_\-]{8,}", re.IGNORECASE),
+    re.compile(r"(--authtoken[ =])\S+"),
+)
+
+
+def mask_secrets(text: str, secrets: Sequence[str | None]) -> str:
+    """Mask every given secret value in a third party's message with SHORT_MASK."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, SHORT_MASK)
+    return text
+
+
+def mask_tokens(text: str, secrets: Sequence[str | None]) -> str:
+    """mask_secrets, and anything that looks like an echoed ngrok token."""
+    text = mask_secrets(text, secrets)
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(r"\1" + SHORT_MASK, text)
+    return text

@@ -84,7 +84,7 @@ class Session:
         """Serve until ``stop`` is set. Raises ListenError / TunnelError before Ready on failure."""
         await self.forwarder.start()
         try:
-            await self.receiver.start(grace=STOP_GRACE_S)
+            await self.receiver.start()
             try:
                 await self._up(stop)
             finally:

@@ -67,10 +67,6 @@ class JournalSink:
             self._flush()
         self._flush()
 
-    def flush_now(self) -> None:
-        """Write what is queued, from the calling thread (for tests and synchronous shutdown)."""
-        self._flush()
-
     async def aclose(self) -> None:
         self._stop.set()
         self._kick.set()

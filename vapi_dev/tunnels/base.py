@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -68,20 +67,3 @@ def validate_public_url(url: str) -> str:
             "pass the public address of the tunnel you run yourself."
         )
     return text.rstrip("/")
-
-
-# Phrases the ngrok agent puts around an echoed token, plus anything that looks like one after a flag.
-_TOKEN_PATTERNS = (
-    re.compile(r"(authtoken[\"']?\s*[:=]?\s*)[A-Za-z0-9_\-]{8,}", re.IGNORECASE),
-    re.compile(r"(--authtoken[ =])\S+"),
-)
-
-
-def redact(text: str, secrets: Sequence[str | None]) -> str:
-    """Mask every known secret and anything that looks like an echoed ngrok token."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    for pattern in _TOKEN_PATTERNS:
-        text = pattern.sub(r"\1***", text)
-    return text

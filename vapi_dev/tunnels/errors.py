@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from vapi_dev.tunnels.base import TOKEN_URL, redact
+from vapi_dev.redact import mask_tokens
+from vapi_dev.tunnels.base import TOKEN_URL
 
 NO_TOKEN = (
     f"ngrok needs your free account's auth token: copy it from {TOKEN_URL} and run "
@@ -68,7 +69,7 @@ def missing_binary(path: str) -> str:
 
 
 def start_timeout(seconds: float, lines: Iterable[str], secrets: Sequence[str | None]) -> str:
-    tail = " | ".join(redact(line, secrets) for line in list(lines)[-3:])
+    tail = " | ".join(mask_tokens(line, secrets) for line in list(lines)[-3:])
     text = (
         f"ngrok did not start within {seconds:g} s: check your network, or run your own tunnel and "
         "pass --public-url URL."
@@ -118,7 +119,7 @@ def explain(exc: BaseException, *, domain: str | None, ngrok_path: str, secrets:
         return not_an_agent(ngrok_path)
     if looks_too_old(exc):
         return too_old(ngrok_path)
-    detail = redact(" ".join(raw.split()), secrets)[:200]
+    detail = mask_tokens(" ".join(raw.split()), secrets)[:200]
     return (
         f"ngrok failed to start ({detail}): check your ngrok setup, or run your own tunnel and pass --public-url URL."
     )

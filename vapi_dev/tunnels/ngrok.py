@@ -19,8 +19,9 @@ from pyngrok.exception import PyngrokError
 from pyngrok.log import NgrokLog
 
 from vapi_dev.exchange import Notice, TunnelChanged
+from vapi_dev.redact import mask_tokens
 from vapi_dev.tunnels import errors
-from vapi_dev.tunnels.base import Listener, Progress, TunnelConfig, TunnelError, TunnelInfo, redact
+from vapi_dev.tunnels.base import Listener, Progress, TunnelConfig, TunnelError, TunnelInfo
 from vapi_dev.tunnels.locate import find_token, normalise_domain, resolve_ngrok_path, upstream_url
 
 WATCHDOG_MARGIN = 2.0  # beyond pyngrok's own startup_timeout, which only fires while the agent logs
@@ -34,7 +35,7 @@ class _RedactTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = redact(message, sorted(_known_tokens))
+        cleaned = mask_tokens(message, sorted(_known_tokens))
         if cleaned != message:
             record.msg, record.args = cleaned, ()
         return True

@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from vapi_dev.errors import VapiDevError
+from vapi_dev.redact import mask_secrets
 
 DEFAULT_API_URL = "https://api.vapi.ai"
 DEFAULT_TIMEOUT = 10.0
@@ -46,11 +47,6 @@ class VapiUnreachable(VapiApiError):
 
 class VapiServerError(VapiApiError):
     """The API answered with an unexpected status (5xx, …) or a body that is not JSON."""
-
-
-def _scrub(text: str, key: str | None) -> str:
-    # Whatever the API or a library says, the key must never reach the terminal.
-    return text.replace(key, "***") if key else text
 
 
 def _api_message(body: Any) -> str:
@@ -133,7 +129,7 @@ class VapiApi:
         except aiohttp.InvalidURL:
             raise VapiApiError(f"the Vapi API URL {self.api_url!r} is not valid; check --vapi-api-url") from None
         except (aiohttp.ClientError, OSError) as exc:
-            reason = _scrub(str(exc) or type(exc).__name__, self._key)
+            reason = mask_secrets(str(exc) or type(exc).__name__, [self._key])
             raise VapiUnreachable(
                 f"could not reach the Vapi API at {self.api_url} ({reason}); check your network "
                 "connection or --vapi-api-url"
@@ -142,7 +138,7 @@ class VapiApi:
             parsed: Any = json.loads(raw) if raw else None
         except (ValueError, UnicodeDecodeError):
             parsed = raw.decode("utf-8", "replace")
-        detail = _scrub(_api_message(parsed), self._key)
+        detail = mask_secrets(_api_message(parsed), [self._key])
         if status in (401, 403):
             raise InvalidApiKey(
                 f"the Vapi API refused the API key ({status}{': ' + detail if detail else ''}); check "

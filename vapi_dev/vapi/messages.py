@@ -1,15 +1,11 @@
-"""Facts about Vapi server messages: the type table, reading type and call id, one-line summaries."""
+"""Facts about Vapi server messages: the type table (reply needed? deadline?), reading type, call id and tool calls."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
-
-DEFAULT_DEADLINE_S = 20.0  # Vapi's server.timeoutSeconds default
 ASSISTANT_REQUEST_DEADLINE_S = 7.5  # fixed by Vapi, not configurable
 
 CATEGORIES = ("lifecycle", "conversation", "reply", "error", "other")
