@@ -130,6 +130,13 @@ class Exchange:
     def target(self) -> str:
         return self.path + (f"?{self.query}" if self.query else "")
 
+    def record_reply(self, status: int, headers: Headers, body: bytes) -> None:
+        """Fill in the reply side with a whole reply (vapi-dev's own answer: an error, a refusal, a fallback)."""
+        self.status = status
+        self.response_headers = list(headers)
+        self.response_body = body
+        self.response_bytes = len(body)
+
     def response_json(self) -> Any:
         """The reply body parsed as JSON, or None; parsed once per body (checks and every sink ask)."""
         body = self.response_body

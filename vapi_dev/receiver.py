@@ -49,10 +49,7 @@ def make_fallback() -> Callable[[Exchange, str], Awaitable[Reply | None]]:
         status, body = contracts.fallback_reply(ex, reason)
         headers = [("Content-Type", "application/json"), ("X-Vapi-Dev-Fallback", "1")]
         ex.fallback = True
-        ex.status = status
-        ex.response_headers = headers
-        ex.response_body = body
-        ex.response_bytes = len(body)
+        ex.record_reply(status, headers, body)
         return Reply(status, body, list(headers))
 
     return fallback
@@ -184,11 +181,9 @@ class Receiver:
             ex.auth = self.verifier(ex)
             if ex.auth is not None and not ex.auth.ok and getattr(self.config.auth, "enforce", False):
                 denied = json_error(401, "unauthorized", f"vapi-dev rejected the request: {ex.auth.reason}")
-                ex.status, ex.error_kind = 401, "auth"
+                ex.error_kind = "auth"
                 ex.error = f"not forwarded: authentication failed ({ex.auth.reason})"
-                ex.response_body = denied.body
-                ex.response_bytes = len(denied.body)
-                ex.response_headers = list(denied.headers)
+                ex.record_reply(denied.status, denied.headers, denied.body)
                 with contextlib.suppress(ConnectionError):
                     req.conn.send(req, denied)
                 return self._finish(ex)
