@@ -14,6 +14,7 @@ import httptools
 
 from vapi_dev.config import Target, bracket_host
 from vapi_dev.exchange import Headers
+from vapi_dev.proxy.flow import FlowControl
 from vapi_dev.proxy.wire import NO_BODY_STATUSES
 
 POOL_IDLE_S = 4.0  # below Node's 5 s keep-alive timeout, so a pooled connection is rarely closed under us
@@ -45,6 +46,8 @@ class _BadReply(Exception):
 class UpstreamConnection(asyncio.Protocol):
     """One connection to the app; carries one exchange at a time."""
 
+    flow: FlowControl  # from connection_made on
+
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
@@ -72,15 +75,13 @@ class UpstreamConnection(asyncio.Protocol):
         self.got_bytes = False
         self._head: asyncio.Future[None] | None = None
         self._data: asyncio.Future[None] | None = None
-        self._paused = False
-        self._write_paused = False
-        self._drain: asyncio.Future[None] | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.flow = FlowControl(transport)
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
@@ -94,7 +95,7 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool.discard(self)
-        self._wake_writer()  # send() sees the connection closed and waits for the verdict
+        self.flow.wake_writer()  # send() sees the connection closed and waits for the verdict
         if self.complete:
             return
         if self.status and not self.framed and exc is None and not self._closed_by_us:
@@ -112,15 +113,10 @@ class UpstreamConnection(asyncio.Protocol):
         self._fail(err)
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        self._wake_writer()
-
-    def _wake_writer(self) -> None:
-        drain, self._drain = self._drain, None
-        _settle(drain)
+        self.flow.resume_writing()
 
     # -- httptools callbacks -------------------------------------------------------------------
 
@@ -164,9 +160,8 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.chunks.append(body)
         self.buffered += len(body)
-        if self.buffered > READ_HIGH and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
+        if self.buffered > READ_HIGH:
+            self.flow.pause_reading()
         self._wake()
 
     def on_message_complete(self) -> None:
@@ -175,7 +170,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = self.parser.should_keep_alive()
         self.complete = True
         self._wake()
-        self._wake_writer()  # a whole answer before the whole upload: send() stops sending
+        self.flow.wake_writer()  # a whole answer before the whole upload: send() stops sending
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -212,6 +207,8 @@ class UpstreamConnection(asyncio.Protocol):
         """Write the request and wait for the reply's status line and headers."""
         assert self.transport is not None
         self._begin()
+        flow = self.flow
+        flow.read_paused = flow.write_paused = False  # as ever, each exchange starts with the flags clear
         self.head_only = head_only
         self.cut = False
         loop = asyncio.get_running_loop()
@@ -229,9 +226,8 @@ class UpstreamConnection(asyncio.Protocol):
                         self.cut = True
                         break
                     self.transport.write(view[i : i + WRITE_SLICE])
-                    if self._write_paused and not self.closed:
-                        self._drain = loop.create_future()
-                        await self._drain
+                    if flow.write_paused and not self.closed:
+                        await flow.drain()
             await head_ready
         except BaseException:
             if not head_ready.done():
@@ -243,9 +239,8 @@ class UpstreamConnection(asyncio.Protocol):
         """The reply bytes that have arrived and not been taken yet."""
         chunks, self.chunks = self.chunks, []
         self.buffered = 0
-        if self._paused and self.transport is not None and not self.closed:
-            self._paused = False
-            self.transport.resume_reading()
+        if self.flow.read_paused and not self.closed:
+            self.flow.resume_reading()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def wait(self) -> None:

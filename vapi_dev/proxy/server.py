@@ -18,6 +18,7 @@ import httptools
 
 from vapi_dev.config import bracket_host
 from vapi_dev.exchange import Headers, header
+from vapi_dev.proxy.flow import FlowControl
 from vapi_dev.proxy.wire import NO_BODY_STATUSES, Reply, encode_head, json_error, reason_for
 
 IDLE_TIMEOUT_S = 75.0  # keep-alive connections idle this long are closed (aiohttp's default too)
@@ -70,6 +71,8 @@ Handler = Callable[[Request], Awaitable[None]]
 class Connection(asyncio.Protocol):
     """Parses requests off one socket and writes their replies, in order (pipelining is honoured)."""
 
+    flow: FlowControl  # from connection_made on
+
     def __init__(self, server: InboundServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
@@ -81,9 +84,6 @@ class Connection(asyncio.Protocol):
         self.on_lost: Callable[[], None] | None = None  # set while a reply is relayed: the caller hung up
         self._queue: collections.deque[Request] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
-        self._reading_paused = False
-        self._write_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
         self._refused = False  # a body over the limit was refused: the connection ends after the 413
         self._upload_done = False
         self._broken = False  # nothing more can be parsed: serve what is queued, then close
@@ -108,6 +108,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.flow = FlowControl(transport)
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
         self.peer = str(peer[0]) if peer else ""
@@ -122,9 +123,7 @@ class Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         if self.server.closing and not self.server.connections:
             self.server.all_gone.set()
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionResetError("the caller closed the connection"))
+        self.flow.wake_writer()  # a reply waiting for the caller to read learns it has gone
         if self.on_lost is not None:
             self.on_lost()
 
@@ -155,13 +154,15 @@ class Connection(asyncio.Protocol):
                 self._stop_parsing(json_error(400, "bad request", f"vapi-dev could not parse the request ({e})"))
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.flow.resume_writing()
+
+    @property
+    def _write_paused(self) -> bool:
+        """The caller has stopped taking what is written (tests watch for it)."""
+        return self.flow.write_paused
 
     # -- httptools callbacks -------------------------------------------------------------------
 
@@ -229,9 +230,8 @@ class Connection(asyncio.Protocol):
         """The parser cannot go on: answer what is queued, then ``last_word`` (if any), then close."""
         self._broken = True
         self._last_word = last_word
-        if self.transport is not None and not self._reading_paused:
-            self.transport.pause_reading()
-            self._reading_paused = True
+        if self.transport is not None:
+            self.flow.pause_reading()
         if not self.busy:
             self._finish_broken()
 
@@ -259,9 +259,8 @@ class Connection(asyncio.Protocol):
             too_large,
         )
         self._queue.append(req)
-        if len(self._queue) >= MAX_QUEUED and not self._reading_paused and self.transport is not None:
-            self.transport.pause_reading()
-            self._reading_paused = True
+        if len(self._queue) >= MAX_QUEUED and self.transport is not None:
+            self.flow.pause_reading()
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._serve())
 
@@ -293,19 +292,14 @@ class Connection(asyncio.Protocol):
                 if not req.keep_alive:
                     self.close()
                     return
-                if self._write_paused and self._queue:
+                flow = self.flow
+                if flow.write_paused and self._queue:
                     try:  # a caller that pipelines without reading gets no more replies buffered for it
                         await self._drained()
                     except ConnectionError:
                         return
-                if (
-                    self._reading_paused
-                    and not self._broken
-                    and len(self._queue) < MAX_QUEUED // 2
-                    and self.transport is not None
-                ):
-                    self._reading_paused = False
-                    self.transport.resume_reading()
+                if flow.read_paused and not self._broken and len(self._queue) < MAX_QUEUED // 2:
+                    flow.resume_reading()
         finally:
             self._worker = None
             self.last_active = time.monotonic()
@@ -388,16 +382,17 @@ class Connection(asyncio.Protocol):
             self.transport.writelines((f"{len(chunk):x}\r\n".encode(), chunk, b"\r\n"))
         else:
             self.transport.write(chunk)
-        await self._drained()
+        if self.flow.write_paused:
+            await self._drained()
 
     async def _drained(self) -> None:
-        """Until the caller has taken what is buffered for it (raises ConnectionResetError if it left)."""
-        if self._write_paused:
-            if self.closed:
-                raise ConnectionResetError("the caller closed the connection")
-            waiter = asyncio.get_running_loop().create_future()
-            self._drain_waiter = waiter
-            await waiter
+        """While writing is paused: until the caller has taken what is buffered for it (raises
+        ConnectionResetError if it left)."""
+        if self.closed:
+            raise ConnectionResetError("the caller closed the connection")
+        await self.flow.drain()
+        if self.flow.write_paused:  # woken by connection_lost, not by the buffer draining
+            raise ConnectionResetError("the caller closed the connection")
 
     def end(self) -> None:
         if self._chunked and not self.closed and self.transport is not None:
