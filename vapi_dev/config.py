@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # the Config only carries these; importing them would tie config.py to every folder
+    from vapi_dev.tunnels.base import TunnelConfig
+    from vapi_dev.vapi.auth import AuthConfig
+    from vapi_dev.wiring.hook import WiringConfig
 
 from vapi_dev.errors import ExitStatus, VapiDevError
 
@@ -123,8 +128,8 @@ class Config:
     all: bool = False
     journal: Path | None = None
     keep: int = 10_000
-    tunnel: Any = None  # tunnels.TunnelConfig
-    auth: Any = None  # auth.AuthConfig
-    wiring: Any = None  # wiring.WiringConfig
+    tunnel: TunnelConfig | None = None
+    auth: AuthConfig | None = None
+    wiring: WiringConfig | None = None
     org: bool = False  # print how to point the organisation's server URL at the tunnel
     max_body: int = 256 * 1024 * 1024

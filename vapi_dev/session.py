@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vapi_dev.config import Config
 from vapi_dev.exchange import Event, Notice, Ready, Sink, TunnelChanged
 from vapi_dev.proxy.relay import Forwarder
 from vapi_dev.receiver import Receiver
+
+if TYPE_CHECKING:
+    from vapi_dev.tunnels.base import Tunnel
 
 STOP_GRACE_S = 5.0
 
@@ -47,7 +50,7 @@ class Session:
         config: Config,
         bus: Bus,
         *,
-        tunnel: Any = None,
+        tunnel: Tunnel | None = None,
         hooks: Sequence[Hook] = (),
         tunnel_note: str | None = None,
         on_ready: Callable[[], None] | None = None,

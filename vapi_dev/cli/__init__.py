@@ -8,7 +8,6 @@ import traceback
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from vapi_dev import __version__
 from vapi_dev.cli import journal, listen, restore
@@ -55,6 +54,8 @@ def main() -> None:
     except Exception as e:  # the last line of defence; set VAPI_DEV_DEBUG=1 for the traceback
         if os.environ.get("VAPI_DEV_DEBUG"):
             traceback.print_exc()
+        from rich.console import Console
+
         Console(file=sys.stderr, highlight=False).print(
             f"error: unexpected {type(e).__name__}: {e} (set VAPI_DEV_DEBUG=1 for details)", markup=False
         )

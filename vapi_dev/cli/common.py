@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
-import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import typer
-from rich.console import Console
-from rich.syntax import Syntax
-from rich.text import Text
 
 from vapi_dev.errors import ExitStatus, VapiDevError
-from vapi_dev.exchange import Exchange, Headers
-from vapi_dev.journal.fixtures import Request, resend_headers
-from vapi_dev.journal.store import Journal, default_journal_path
-from vapi_dev.output.terminal import make_console
-from vapi_dev.redact import MASK, redact_payload
-from vapi_dev.vapi.auth import AuthConfig, sign
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vapi_dev.exchange import Exchange, Headers
+    from vapi_dev.journal.fixtures import Request
+    from vapi_dev.journal.store import Journal
+    from vapi_dev.vapi.auth import AuthConfig
+
+# Only light imports above: typer builds every command (their options and defaults) for any --help, so this
+# module, the commands' modules and their defaults must not pull in aiohttp, sqlite3, pyngrok or httptools.
+# Those are imported inside the functions that use them.
 
 DEFAULT_TRIGGER_URL = "http://127.0.0.1:4242"
 
@@ -67,6 +66,10 @@ def report(message: str) -> None:
 
     The message is plain text (never rich markup), so paths or values with brackets print as they are.
     """
+    from rich.text import Text
+
+    from vapi_dev.output.terminal import make_console
+
     line = Text("error: ", style="bold red")
     line.append(message)
     make_console(sys.stderr, None).print(line, soft_wrap=True)
@@ -98,17 +101,23 @@ def fail(message: str, code: ExitStatus = ExitStatus.RUNTIME) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _console() -> Console:
-    # Piped output: one row per line rather than wrapping at 80 columns.
+def stdout_console() -> Console:
+    """The console for a command's output on stdout; piped, one row per line rather than wrapping at 80 columns."""
+    from rich.console import Console
+
     wide = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
     return Console(highlight=False, width=wide)
 
 
-def _open(path: Path | None) -> Journal:
+def open_journal(path: Path | None) -> Journal:
+    """The journal at ``path`` (default: the user data dir's), which must exist already."""
+    from vapi_dev.journal.store import Journal, default_journal_path
+
     return Journal(path or default_journal_path(), create=False)
 
 
-def _get(journal: Journal, key: str) -> Exchange:
+def get_exchange(journal: Journal, key: str) -> Exchange:
+    """The exchange ``key`` (id, row number or 'last'), or a usage error saying there is none."""
     ex = journal.get(key)
     if ex is None:
         what = "the journal is empty" if key == "last" else f"no exchange {key!r} in the journal"
@@ -116,7 +125,10 @@ def _get(journal: Journal, key: str) -> Exchange:
     return ex
 
 
-def _auth(secret: str | None, bearer: str | None, hmac_secret: str | None) -> AuthConfig:
+def auth_config(secret: str | None, bearer: str | None, hmac_secret: str | None) -> AuthConfig:
+    """The validated credentials to send with --secret, --bearer and --hmac-secret."""
+    from vapi_dev.vapi.auth import AuthConfig
+
     cfg = AuthConfig(secret=secret, bearer=bearer, hmac_secret=hmac_secret)
     cfg.validate()
     return cfg
@@ -141,6 +153,10 @@ def target_url(to: str, path: str, query: str) -> str:
 
 
 async def _send_async(method: str, url: str, headers: Headers, body: bytes, timeout: float) -> Reply:
+    import time
+
+    import aiohttp
+
     started = time.monotonic()
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
@@ -154,6 +170,14 @@ async def _send_async(method: str, url: str, headers: Headers, body: bytes, time
 
 def send(req: Request, url: str, auth: AuthConfig, timeout: float, hint: str) -> Reply:
     """Send one request, re-signed; every failure becomes one sentence and exit 1."""
+    import asyncio
+
+    import aiohttp
+
+    from vapi_dev.journal.fixtures import resend_headers
+    from vapi_dev.redact import MASK
+    from vapi_dev.vapi.auth import sign
+
     signed = sign(auth, method=req.method, url=url, body=req.body) if auth.enabled else []
     headers = resend_headers(req.headers, MASK, drop=[k for k, _ in signed]) + signed
     try:
@@ -166,8 +190,12 @@ def send(req: Request, url: str, auth: AuthConfig, timeout: float, hint: str) ->
         fail(f"the request to {url} failed ({exc.__class__.__name__}: {exc}).")
 
 
-def _text(body: bytes, show_secrets: bool = True) -> str:
+def body_text(body: bytes, show_secrets: bool = True) -> str:
     """Pretty JSON when the body is JSON, else the text (undecodable bytes replaced)."""
+    import json
+
+    from vapi_dev.redact import redact_payload
+
     try:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -175,8 +203,11 @@ def _text(body: bytes, show_secrets: bool = True) -> str:
     return json.dumps(obj if show_secrets else redact_payload(obj), indent=2, ensure_ascii=False)
 
 
-def _print_body(console: Console, body: bytes, show_secrets: bool = False) -> None:
-    text = _text(body, show_secrets)
+def print_body(console: Console, body: bytes, show_secrets: bool = False) -> None:
+    """Print a body indented as ``body_text`` has it (JSON highlighted on a colour terminal)."""
+    from rich.syntax import Syntax
+
+    text = body_text(body, show_secrets)
     if not text:
         console.print("  (empty)", style="dim")
     elif console.is_terminal and not console.no_color and text.lstrip()[:1] in "{[":
@@ -185,7 +216,8 @@ def _print_body(console: Console, body: bytes, show_secrets: bool = False) -> No
         console.print(text, markup=False)
 
 
-def _ms(value: float | None) -> str:
+def format_ms(value: float | None) -> str:
+    """A duration in whole milliseconds, or a dash when there is none."""
     return "—" if value is None else f"{value:.0f} ms"
 
 

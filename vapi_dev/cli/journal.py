@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import json
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from vapi_dev.cli import trigger as cli_trigger
 from vapi_dev.cli.common import (
@@ -25,26 +16,21 @@ from vapi_dev.cli.common import (
     JournalOpt,
     SecretOpt,
     TimeoutOpt,
-    _auth,
-    _console,
-    _get,
-    _ms,
-    _open,
-    _print_body,
-    _text,
+    auth_config,
+    body_text,
     fail,
+    format_ms,
+    get_exchange,
     guarded,
+    open_journal,
+    print_body,
     send,
+    stdout_console,
     target_url,
 )
 from vapi_dev.errors import ExitStatus
-from vapi_dev.exchange import parse_json
-from vapi_dev.journal.fixtures import Request, fixture
-from vapi_dev.output.ndjson import exchange_record
-from vapi_dev.redact import redact_headers
-from vapi_dev.vapi.contracts import check_reply
-from vapi_dev.vapi.messages import type_info
-from vapi_dev.vapi.summary import summarize
+
+# What the commands need beyond this is imported in their bodies, so `--help` stays light (see cli/common.py).
 
 
 def events(
@@ -55,13 +41,21 @@ def events(
     journal: JournalOpt = None,
 ) -> None:
     """List recorded exchanges, newest last."""
-    j = _open(journal)
+    import json
+    import time
+
+    from rich.table import Table
+
+    from vapi_dev.output.ndjson import exchange_record
+    from vapi_dev.vapi.summary import summarize
+
+    j = open_journal(journal)
     rows = j.recent(limit, call_id=call, type=type_)
     if json_out:
         for ex in rows:
             sys.stdout.write(json.dumps(exchange_record(ex), ensure_ascii=False, default=str) + "\n")
         return
-    console = _console()
+    console = stdout_console()
     if not rows:
         console.print("no exchanges recorded" + (" for that filter" if call or type_ else " yet"))
         return
@@ -77,7 +71,7 @@ def events(
                     ex.message_type or f"{ex.method} {ex.target}",
                     ex.call_id or "",
                     status,
-                    _ms(ex.duration_ms),
+                    format_ms(ex.duration_ms),
                     summarize(ex),
                 ],
                 "red" if bad else "",
@@ -103,17 +97,24 @@ def show(
     ] = False,
 ) -> None:
     """Show one exchange in full: request, reply, headers, timings and problems."""
-    ex = _get(_open(journal), key)
+    import json
+    import time
+
+    from vapi_dev.output.ndjson import exchange_record
+    from vapi_dev.redact import redact_headers
+    from vapi_dev.vapi.messages import type_info
+
+    ex = get_exchange(open_journal(journal), key)
     if json_out:
         data = exchange_record(ex) | {
             "headers": ex.headers,
-            "request": json.loads(_text(ex.body, show_secrets)) if ex.payload is not None else _text(ex.body),
+            "request": json.loads(body_text(ex.body, show_secrets)) if ex.payload is not None else body_text(ex.body),
             "response_headers": ex.response_headers,
-            "response": _text(ex.response_body),
+            "response": body_text(ex.response_body),
         }
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return
-    c = _console()
+    c = stdout_console()
     info = type_info(ex.message_type)
     c.print(
         f"[bold]{ex.id}[/]  {ex.method} {ex.target}  {ex.message_type or 'plain HTTP'}"
@@ -126,8 +127,8 @@ def show(
     )
     first = None if ex.first_byte is None else ex.first_byte * 1000
     c.print(
-        f"status {ex.status if ex.status is not None else '—'}  first byte {_ms(first)}"
-        f"  total {_ms(ex.duration_ms)}  deadline {info.deadline_s or ex.deadline_s:g} s"
+        f"status {ex.status if ex.status is not None else '—'}  first byte {format_ms(first)}"
+        f"  total {format_ms(ex.duration_ms)}  deadline {info.deadline_s or ex.deadline_s:g} s"
         f"{'  (vapi-dev fallback reply)' if ex.fallback else ''}",
         markup=False,
     )
@@ -142,7 +143,7 @@ def show(
         c.rule(title)
         for k, v in redact_headers(headers):
             c.print(f"{k}: {v}", style="dim", markup=False)
-        _print_body(c, body, secrets)
+        print_body(c, body, secrets)
     if ex.problems:
         c.rule("problems")
         for p in ex.problems:
@@ -154,8 +155,14 @@ def show(
 
 def _edit(body: bytes) -> bytes:
     """Open $VISUAL/$EDITOR on the body; an unchanged edit keeps the recorded bytes exactly."""
+    import shlex
+    import subprocess
+    import tempfile
+
+    from rich.console import Console
+
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    original = _text(body)
+    original = body_text(body)
     fd, name = tempfile.mkstemp(suffix=".json", prefix="vapi-dev-replay-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -178,9 +185,11 @@ def _edit(body: bytes) -> bytes:
 
 
 def _diff(old: bytes, new: bytes) -> list[str]:
+    import difflib
+
     return list(
         difflib.unified_diff(
-            _text(old).splitlines(), _text(new).splitlines(), "recorded reply", "new reply", lineterm="", n=2
+            body_text(old).splitlines(), body_text(new).splitlines(), "recorded reply", "new reply", lineterm="", n=2
         )
     )
 
@@ -196,8 +205,16 @@ def replay(
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Send a recorded request to the app again and compare the replies."""
-    auth = _auth(secret, bearer, hmac_secret)
-    ex = _get(_open(journal), key)
+    import dataclasses
+
+    from rich.table import Table
+
+    from vapi_dev.exchange import parse_json
+    from vapi_dev.journal.fixtures import Request
+    from vapi_dev.vapi.contracts import check_reply
+
+    auth = auth_config(secret, bearer, hmac_secret)
+    ex = get_exchange(open_journal(journal), key)
     if to:
         url = target_url(to, ex.path, ex.query)
     elif ex.forward_url:
@@ -226,14 +243,14 @@ def replay(
         problems=[],
     )
     new.problems = check_reply(new)
-    c = _console()
+    c = stdout_console()
     c.print(f"replayed {ex.id} ({ex.message_type or 'plain HTTP'}) → {url}", markup=False)
     table = Table(box=None, pad_edge=False)
     for col in ("", "recorded", "now"):
         table.add_column(col)
     old_status = str(ex.status) if ex.status is not None else (ex.error_kind or "error")
     table.add_row("status", old_status, str(reply.status))
-    table.add_row("latency", _ms(ex.duration_ms), _ms(reply.ms))
+    table.add_row("latency", format_ms(ex.duration_ms), format_ms(reply.ms))
     table.add_row("bytes", str(ex.response_bytes), str(len(reply.body)))
     c.print(table)
     lines = _diff(ex.response_body, reply.body)
@@ -258,7 +275,13 @@ def export(
     journal: JournalOpt = None,
 ) -> None:
     """Write a call's exchanges as a JSON fixture that `trigger --file` can send again."""
-    j = _open(journal)
+    import json
+
+    from rich.console import Console
+
+    from vapi_dev.journal.fixtures import fixture
+
+    j = open_journal(journal)
     rows = j.by_call(call)
     if not rows:
         fail(

@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from vapi_dev import tunnels
 from vapi_dev.cli.common import fail
-from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET, Config, parse_target
+from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET
 from vapi_dev.errors import ExitStatus
-from vapi_dev.exchange import Notice
-from vapi_dev.journal.store import Journal, JournalError, default_journal_path
-from vapi_dev.journal.writer import JournalSink
-from vapi_dev.output.ndjson import NdjsonSink
-from vapi_dev.output.terminal import TerminalSink, make_console
-from vapi_dev.output.view import make_view
-from vapi_dev.receiver import ListenError
-from vapi_dev.session import Bus, Session
-from vapi_dev.tunnels import TunnelConfig, TunnelError
-from vapi_dev.vapi import messages as vapi
-from vapi_dev.vapi.api import DEFAULT_API_URL, VapiApiError
-from vapi_dev.vapi.auth import AuthConfig
-from vapi_dev.wiring import hook as wiring
-from vapi_dev.wiring.hook import WiringConfig
-from vapi_dev.wiring.notes import OrgHint
+from vapi_dev.vapi import DEFAULT_API_URL
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vapi_dev.config import Config
+    from vapi_dev.session import Bus, Session
+
+# The receiver, the tunnels, the journal and the wiring (aiohttp, httptools, sqlite3, pyngrok) are imported
+# by the functions that run a listen, so `--help` stays light (see cli/common.py).
 
 TUNNEL = "Public tunnel"
 WIRE = "Point Vapi at the tunnel"
@@ -373,6 +363,12 @@ def listen(
     ] = False,
 ) -> None:
     """Receive Vapi events, forward them to your local app, relay its replies and show them live."""
+    from vapi_dev.config import Config, parse_target
+    from vapi_dev.journal.store import default_journal_path
+    from vapi_dev.tunnels import TunnelConfig
+    from vapi_dev.vapi.auth import AuthConfig
+    from vapi_dev.wiring.hook import WiringConfig
+
     if target and forward_to and target != forward_to:
         fail("give the target once: either as TARGET or with --forward-to", ExitStatus.USAGE)
     parsed = parse_target(target or forward_to or DEFAULT_TARGET)
@@ -443,6 +439,21 @@ def listen(
 
 def run_listen(config: Config) -> int:
     """Run the listener until Ctrl-C / SIGTERM; returns the exit code."""
+    import asyncio
+
+    from vapi_dev import tunnels
+    from vapi_dev.exchange import Notice
+    from vapi_dev.journal.store import Journal, JournalError
+    from vapi_dev.journal.writer import JournalSink
+    from vapi_dev.output.ndjson import NdjsonSink
+    from vapi_dev.output.terminal import TerminalSink, make_console
+    from vapi_dev.output.view import make_view
+    from vapi_dev.receiver import ListenError
+    from vapi_dev.session import Bus, Session
+    from vapi_dev.tunnels import TunnelError
+    from vapi_dev.vapi import messages as vapi
+    from vapi_dev.vapi.api import VapiApiError
+
     out = make_console(sys.stdout, config.color)
     err = make_console(sys.stderr, config.color)
     redact = make_view(config.auth, config.show_secrets)
@@ -469,10 +480,11 @@ def run_listen(config: Config) -> int:
     bus = Bus(sinks)
     spinner = Spinner(err)
     try:
-        tunnel = tunnels.choose(config.tunnel, progress=spinner.update)
+        tunnel = tunnels.choose(config.tunnel or tunnels.TunnelConfig(), progress=spinner.update)
     except TunnelError as e:
         fail(e.message, ExitStatus.USAGE)
-    if (config.wiring.enabled or config.org) and isinstance(tunnel, tunnels.NoTunnel):
+    wants_url = (config.wiring is not None and config.wiring.enabled) or config.org
+    if wants_url and isinstance(tunnel, tunnels.NoTunnel):
         fail(
             "--assistant, --phone-number, --tool and --org need a public URL: set NGROK_AUTHTOKEN (or "
             "--ngrok-authtoken) for ngrok, or pass --public-url for your own tunnel",
@@ -532,6 +544,15 @@ class Spinner:
 
 
 async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
+    import asyncio
+    import os
+    import signal
+
+    from vapi_dev import tunnels
+    from vapi_dev.exchange import Notice
+    from vapi_dev.wiring import hook as wiring
+    from vapi_dev.wiring.notes import OrgHint
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = 0
@@ -563,7 +584,7 @@ async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
                 session.notice(Notice("warning", pending.text))
         if session.config.org:
             session.add_hook(OrgHint(wiring_cfg.path if wiring_cfg is not None else "", session.notice))
-        if not isinstance(session.tunnel, tunnels.NoTunnel):
+        if session.tunnel is not None and not isinstance(session.tunnel, tunnels.NoTunnel):
             spinner.update(f"Starting the {session.tunnel.name} tunnel…")
         await session.run(stop)
     finally:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from vapi_dev.cli.common import fail, guarded
-from vapi_dev.wiring.hook import RestoreIncomplete, pending_state, restore_from_state
-from vapi_dev.wiring.state import default_state_path
 
 
 def restore(
@@ -34,6 +31,12 @@ def restore(
     ] = False,
 ) -> None:  # fmt: skip
     """Restore the server URLs an earlier `listen --assistant/--phone-number/--tool` run changed."""
+    # The wiring (and with it aiohttp) only when the command runs, so `--help` stays light (see cli/common.py).
+    import asyncio
+
+    from vapi_dev.wiring.hook import RestoreIncomplete, pending_state, restore_from_state
+    from vapi_dev.wiring.state import default_state_path
+
     path = state or default_state_path()
     pending = pending_state(path)
     if pending is None:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from vapi_dev.cli.common import (
     DEFAULT_TRIGGER_URL,
@@ -17,22 +13,30 @@ from vapi_dev.cli.common import (
     HmacOpt,
     SecretOpt,
     TimeoutOpt,
-    _auth,
-    _console,
-    _ms,
-    _print_body,
+    auth_config,
     fail,
+    format_ms,
+    print_body,
     send,
+    stdout_console,
     target_url,
 )
 from vapi_dev.errors import ExitStatus
-from vapi_dev.exchange import parse_json
-from vapi_dev.journal.fixtures import Request, load_requests, payload_request
-from vapi_dev.vapi.messages import MESSAGE_TYPES
-from vapi_dev.vapi.samples import SAMPLE_TYPES, apply_set, call_sequence, sample
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vapi_dev.journal.fixtures import Request
+
+# What the command needs beyond this is imported in its body, so `--help` stays light (see cli/common.py).
 
 
 def _list_types(console: Console) -> None:
+    from rich.table import Table
+
+    from vapi_dev.vapi.messages import MESSAGE_TYPES
+    from vapi_dev.vapi.samples import SAMPLE_TYPES
+
     table = Table(box=None, pad_edge=False)
     for col in ("type", "Vapi waits for a reply", "what"):
         table.add_column(col)
@@ -45,6 +49,12 @@ def _list_types(console: Console) -> None:
 
 
 def _with_sets(req: Request, sets: list[str]) -> Request:
+    import dataclasses
+    import json
+
+    from vapi_dev.exchange import parse_json
+    from vapi_dev.vapi.samples import apply_set
+
     if not sets:
         return req
     payload = parse_json(req.body)
@@ -69,11 +79,14 @@ def trigger(
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Send a realistic sample of a Vapi server message (or a whole call) and show the reply."""
-    c = _console()
+    from vapi_dev.journal.fixtures import load_requests, payload_request
+    from vapi_dev.vapi.samples import call_sequence, sample
+
+    c = stdout_console()
     if list_:
         _list_types(c)
         return
-    auth = _auth(secret, bearer, hmac_secret)
+    auth = auth_config(secret, bearer, hmac_secret)
     if file is not None:
         try:
             raw = file.read_bytes()
@@ -96,9 +109,9 @@ def trigger(
         url = target_url(to, req.path, req.query)
         reply = send(req, url, auth, timeout, hint)
         style = "green" if 200 <= reply.status < 300 else "red"
-        c.print(f"→ {req.label or req.method + ' ' + req.path}  [{style}]{reply.status}[/]  {_ms(reply.ms)}")
+        c.print(f"→ {req.label or req.method + ' ' + req.path}  [{style}]{reply.status}[/]  {format_ms(reply.ms)}")
         if len(reqs) == 1:
-            _print_body(c, reply.body, show_secrets=True)
+            print_body(c, reply.body, show_secrets=True)
 
 
 # -- export -----------------------------------------------------------------------------------------

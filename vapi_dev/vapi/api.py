@@ -12,8 +12,8 @@ import aiohttp
 
 from vapi_dev.errors import VapiDevError
 from vapi_dev.redact import mask_secrets
+from vapi_dev.vapi import DEFAULT_API_URL
 
-DEFAULT_API_URL = "https://api.vapi.ai"
 DEFAULT_TIMEOUT = 10.0
 
 Kind = Literal["assistant", "phone-number", "tool"]

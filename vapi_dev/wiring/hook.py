@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from vapi_dev.exchange import Notice
-from vapi_dev.vapi.api import DEFAULT_API_URL, Kind, VapiApi, VapiApiError
+from vapi_dev.vapi import DEFAULT_API_URL
+from vapi_dev.vapi.api import Kind, VapiApi, VapiApiError
 from vapi_dev.wiring.notes import Resource, org_instructions, precedence_notes, tools_of
 from vapi_dev.wiring.state import (
     Entry,
