@@ -11,9 +11,11 @@ import time
 import aiohttp
 import pytest
 
-from tests.conftest import AppState, free_port, running_listener
+from tests.support.apps import AppState
+from tests.support.listener import running_listener
+from tests.support.net import free_port
 from vapi_dev.config import Config, parse_target
-from vapi_dev.exchange import Started
+from vapi_dev.exchange import Pending
 from vapi_dev.proxy.relay import Forwarder
 from vapi_dev.receiver import ListenError, Receiver
 
@@ -146,10 +148,10 @@ async def test_pending_event_for_slow_reply_needed_exchange(fake_app: tuple[str,
     async with running_listener(base) as lst, aiohttp.ClientSession() as client:
         task = asyncio.create_task(client.post(lst.url + "/stall", data=TOOL_CALL))
         for _ in range(300):
-            if any(isinstance(e, Started) for e in lst.sink.events):
+            if any(isinstance(e, Pending) for e in lst.sink.events):
                 break
             await asyncio.sleep(0.01)
-        assert any(isinstance(e, Started) for e in lst.sink.events)
+        assert any(isinstance(e, Pending) for e in lst.sink.events)
         state.release.set()
         r = await task
         assert r.status == 200

@@ -80,7 +80,7 @@ class Exchange:
     headers: Headers  # incoming request headers, as received (forwarded untouched)
     body: bytes  # raw request body, exactly as received
     payload: Any = None  # parsed JSON body, or None when the body is not JSON
-    message_type: str | None = None  # Vapi message.type (normalised), None = plain HTTP
+    message_type: str | None = None  # Vapi message.type, normalised ('transcript[…]' → 'transcript'); None = plain HTTP
     call_id: str | None = None
     reply_needed: bool = False
     deadline_s: float = DEFAULT_DEADLINE_S
@@ -175,7 +175,7 @@ class TunnelChanged:
 
 
 @dataclass(frozen=True)
-class Started:
+class Pending:
     """A reply-needed exchange is still waiting for the app (emitted once, after ~1 s)."""
 
     exchange: Exchange
@@ -196,7 +196,7 @@ class Notice:
     text: str
 
 
-Event = Ready | TunnelChanged | Started | Finished | Notice
+Event = Ready | TunnelChanged | Pending | Finished | Notice
 
 
 class Sink(Protocol):

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from vapi_dev.config import Config, bracket_host
 from vapi_dev.errors import VapiDevError
-from vapi_dev.exchange import DEFAULT_DEADLINE_S, AuthResult, Event, Exchange, Finished, Notice, Started, parse_json
+from vapi_dev.exchange import DEFAULT_DEADLINE_S, AuthResult, Event, Exchange, Finished, Notice, Pending, parse_json
 from vapi_dev.proxy.relay import Fallback, Forwarder
 from vapi_dev.proxy.server import InboundServer, Request
 from vapi_dev.proxy.wire import Reply, json_error, json_reply
@@ -206,7 +206,7 @@ class Receiver:
         now = time.monotonic()
         due = [key for key, ex in self._waiting.items() if now - ex.started >= PENDING_AFTER_S]
         for key in due:
-            self.emit(Started(self._waiting.pop(key)))
+            self.emit(Pending(self._waiting.pop(key)))
         if self._waiting:
             self._sweeper = asyncio.get_running_loop().call_later(PENDING_SWEEP_S, self._sweep)
 
@@ -225,6 +225,6 @@ class Receiver:
                 ex.payload = await asyncio.to_thread(parse_json, body)
         mtype, ex.call_id = vapi.read_message(ex.payload)
         info = vapi.type_info(mtype)
-        ex.message_type = mtype
+        ex.message_type = vapi.normalise_type(mtype) if mtype else None  # normalised once, here
         ex.reply_needed = info.reply_needed
         ex.deadline_s = self.config.timeout or info.deadline_s or DEFAULT_DEADLINE_S

@@ -12,9 +12,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from vapi_dev.config import data_file
 from vapi_dev.errors import VapiDevError
 from vapi_dev.exchange import AuthResult, Exchange, Headers, Problem
 from vapi_dev.redact import HeaderRedactor
+from vapi_dev.vapi.messages import normalise_type
 
 DEFAULT_KEEP = 10_000
 FLUSH_INTERVAL_S = 0.15  # kill -9 loses at most about this much
@@ -75,12 +77,7 @@ class JournalMissing(JournalError):
 
 def default_journal_path() -> Path:
     """``$VAPI_DEV_HOME/journal.sqlite3``, else the platform's user data directory."""
-    home = os.environ.get("VAPI_DEV_HOME")
-    if home:
-        return Path(home).expanduser() / "journal.sqlite3"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("vapi-dev")) / "journal.sqlite3"
+    return data_file("journal.sqlite3")
 
 
 @functools.lru_cache(maxsize=8)
@@ -152,7 +149,7 @@ def _exchange(row: sqlite3.Row) -> Exchange:
         headers=[(k, v) for k, v in json.loads(row["headers"])],
         body=body,
         payload=payload,
-        message_type=row["message_type"],
+        message_type=normalise_type(row["message_type"]) if row["message_type"] else None,  # rows of old journals
         call_id=row["call_id"],
         reply_needed=bool(row["reply_needed"]),
         deadline_s=row["deadline_s"],

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from vapi_dev.exchange import Event, Exchange, Finished, Notice, Ready, Started, TunnelChanged
+from vapi_dev.exchange import Event, Exchange, Finished, Notice, Pending, Ready, TunnelChanged
 from vapi_dev.output.lines import Redactor
 from vapi_dev.output.threaded import ThreadedSink
 from vapi_dev.vapi.summary import summarize
@@ -80,7 +80,7 @@ class NdjsonSink(ThreadedSink):
             }
         if isinstance(event, TunnelChanged):
             return {"event": "tunnel", "up": event.up, "public_url": event.public_url, "reason": event.reason}
-        if isinstance(event, Started):
+        if isinstance(event, Pending):
             ex = event.exchange
             return {
                 "event": "pending",

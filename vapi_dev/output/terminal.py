@@ -13,7 +13,7 @@ from rich.json import JSON
 from rich.text import Text
 
 from vapi_dev.config import Config
-from vapi_dev.exchange import Event, Exchange, Finished, Notice, Ready, Started, TunnelChanged
+from vapi_dev.exchange import Event, Exchange, Finished, Notice, Pending, Ready, TunnelChanged
 from vapi_dev.output.lines import (
     NOTICE_STYLE,
     REPLY_MARK,
@@ -43,6 +43,12 @@ def make_console(file: TextIO, color: bool | None) -> Console:
     return Console(file=file, highlight=False, soft_wrap=True, force_terminal=color, no_color=not color)
 
 
+def _raw_type(ex: Exchange) -> str:
+    """message.type as sent (e.g. 'transcript[transcriptType="final"]'), for filters that name it so."""
+    raw = vapi.message_of(ex.payload).get("type")
+    return raw if isinstance(raw, str) else ""
+
+
 class TerminalSink(ThreadedSink):
     """The human stream: a banner, one line per exchange, notices, and -v bodies."""
 
@@ -62,10 +68,10 @@ class TerminalSink(ThreadedSink):
 
     def wants(self, ex: Exchange) -> bool:
         cfg = self.config
-        name = vapi.normalise_type(ex.message_type) if ex.message_type else "http"
-        if cfg.events and name not in cfg.events and (ex.message_type or "") not in cfg.events:
+        name = ex.message_type or "http"
+        if cfg.events and name not in cfg.events and _raw_type(ex) not in cfg.events:
             return False
-        if cfg.exclude and (name in cfg.exclude or (ex.message_type or "") in cfg.exclude):
+        if cfg.exclude and (name in cfg.exclude or _raw_type(ex) in cfg.exclude):
             return False
         return not (cfg.call and not (ex.call_id or "").startswith(cfg.call))
 
@@ -103,7 +109,7 @@ class TerminalSink(ThreadedSink):
                     continue
                 shown += 1
                 self._finished(ex)
-            elif isinstance(event, Started):
+            elif isinstance(event, Pending):
                 if self.exchanges and self.wants(event.exchange):
                     self._pending(event.exchange)
             else:
@@ -146,7 +152,7 @@ class TerminalSink(ThreadedSink):
         if not self._chatty:
             return
         items, self._chatty = self._chatty, []
-        counts = Counter(vapi.normalise_type(ex.message_type or "?") for ex in items)
+        counts = Counter((ex.message_type or "?") for ex in items)
         calls = {short_call(ex.call_id) for ex in items}
         line = Text(clock(items[-1].received_at) + " ", style="dim")
         line.append(", ".join(f"{n}× {t}" for t, n in counts.most_common()), style="cyan dim")
@@ -164,10 +170,7 @@ class TerminalSink(ThreadedSink):
         self.console.print(line)
 
     def _summary(self, items: Sequence[Exchange]) -> None:
-        counts = Counter(
-            (vapi.normalise_type(ex.message_type) if ex.message_type else f"{ex.method} {ex.path}", ex.status or 0)
-            for ex in items
-        )
+        counts = Counter((ex.message_type or f"{ex.method} {ex.path}", ex.status or 0) for ex in items)
         parts = ", ".join(f"{n}× {t} {s}" for (t, s), n in counts.most_common(4))
         if len(counts) > 4:
             parts += ", …"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vapi_dev.exchange import Exchange, Problem, header
-from vapi_dev.vapi.messages import normalise_type, tool_calls, type_info
+from vapi_dev.vapi.messages import tool_calls, type_info
 
 DEADLINE_WARN_FRACTION = 0.7
 _ASSISTANT_SHAPES = ("assistantId", "assistant", "squadId", "squad", "workflowId", "workflow")
@@ -256,7 +256,7 @@ def check_reply(ex: Exchange) -> list[Problem]:
     """
     if ex.message_type is None or ex.status is None or (ex.error and not ex.fallback):
         return []
-    mtype = normalise_type(ex.message_type)
+    mtype = ex.message_type
     c = _Checker(mtype)
     if not type_info(mtype).reply_needed and not ex.reply_needed:
         if not 200 <= ex.status < 300:
@@ -295,7 +295,7 @@ def fallback_reply(ex: Exchange, reason: str) -> tuple[int, bytes]:
     The body is JSON (send it as application/json), except voice-request: an empty audio body.
     """
     text = _one_line(f"vapi-dev fallback: {reason}")
-    mtype = normalise_type(ex.message_type or "")
+    mtype = ex.message_type or ""
     body: Any
     if mtype == "tool-calls":
         results: list[dict[str, str]] = []

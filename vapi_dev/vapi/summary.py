@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from vapi_dev.exchange import Exchange
-from vapi_dev.vapi.messages import as_dict, message_of, normalise_type, tool_calls
+from vapi_dev.vapi.messages import as_dict, message_of, tool_calls
 
 
 def _short(text: Any, limit: int = 60) -> str:
@@ -54,7 +54,7 @@ def _tool_summary(ex: Exchange, msg: dict[str, Any]) -> str:
 def summarize(ex: Exchange) -> str:
     """A short human summary of what the message says (and what the app answered)."""
     msg = message_of(ex.payload)
-    mtype = normalise_type(ex.message_type or "")
+    mtype = ex.message_type or ""
     if mtype in ("tool-calls", "function-call"):
         return _tool_summary(ex, msg)
     if mtype == "status-update":
@@ -62,7 +62,7 @@ def summarize(ex: Exchange) -> str:
         reason = msg.get("endedReason") or (as_dict(msg.get("call")).get("endedReason") if status == "ended" else None)
         return f"{status}" + (f" ({reason})" if reason else "")
     if mtype == "transcript":
-        kind = msg.get("transcriptType", "final" if "final" in (ex.message_type or "") else "")
+        kind = msg.get("transcriptType", "final" if "final" in str(msg.get("type", "")) else "")
         return f'{msg.get("role", "?")}: "{_short(msg.get("transcript", ""), 70)}"' + (
             " (partial)" if kind == "partial" else ""
         )

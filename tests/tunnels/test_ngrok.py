@@ -19,7 +19,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.fakes.ngrok_harness import TOKEN, alive, make_receiver, pids, wait_gone, write_fake_agent
+from tests.support.http_client import post
+from tests.support.ngrok import TOKEN, alive, make_receiver, pids, wait_gone, write_fake_agent
 from vapi_dev.exchange import Notice, TunnelChanged
 from vapi_dev.tunnels import TunnelConfig, TunnelError, choose, errors, self_check
 from vapi_dev.tunnels.ngrok import NgrokTunnel
@@ -75,10 +76,10 @@ def cfg_for(agent: Agent, **overrides: Any) -> TunnelConfig:
 
 
 async def post_through(public_url: str, body: bytes) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session, session.post(public_url + "/tools", data=body) as resp:
-        assert resp.status == 200
-        data: dict[str, Any] = await resp.json()
-        return data
+    reply = await post(public_url + "/tools", body)
+    assert reply.status == 200
+    data: dict[str, Any] = reply.json()
+    return data
 
 
 async def test_public_url_reaches_receiver_and_stop_leaves_no_agent(

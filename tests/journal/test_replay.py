@@ -7,8 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from tests.fakes.journal_app import app_in_thread, listener_in_thread
-from tests.test_trigger_cli import invoke
+from tests.support.background import app_in_thread, listener_in_thread
+from tests.support.cli_runner import invoke
+from tests.support.exchanges import make_exchange
 from vapi_dev.exchange import Exchange
 from vapi_dev.journal.store import Journal
 from vapi_dev.vapi.auth import AuthConfig, verify
@@ -97,9 +98,15 @@ def test_replay_plain_bytes_and_errors(tmp_path: Path) -> None:
     jpath = tmp_path / "j.sqlite3"
     body = b"\x00\xff not json \r\n"
     with app_in_thread() as (url, state, _):
-        ex = Exchange.begin("PUT", "/raw", "", [("Content-Type", "application/octet-stream")], body)
-        ex.forward_url = url + "/raw"
-        ex.status, ex.finished = 200, ex.started
+        ex = make_exchange(
+            None,
+            method="PUT",
+            path="/raw",
+            headers=[("Content-Type", "application/octet-stream")],
+            body=body,
+            took_s=0,
+            forward_url=url + "/raw",
+        )
         journal = Journal(jpath)
         journal.append([ex])
         code, _, err = invoke("replay", ex.id, "--journal", str(jpath))

@@ -4,69 +4,15 @@ pipelining, Expect: 100-continue, HEAD, chunked uploads, close-delimited and int
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 
-from tests.conftest import AppState, Listener, running_listener
-
-RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@contextlib.asynccontextmanager
-async def raw_app(handler: RawHandler) -> AsyncIterator[tuple[str, list[int]]]:
-    """An app written byte by byte; yields its base URL and a list that grows by one per connection."""
-    connections: list[int] = []
-
-    async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(1)
-        try:
-            await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", connections
-    finally:
-        server.close()
-
-
-async def connect(lst: Listener) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A raw socket to the listener."""
-    host, port = lst.url.removeprefix("http://").rsplit(":", 1)
-    return await asyncio.open_connection(host, int(port))
-
-
-async def read_request(reader: asyncio.StreamReader) -> tuple[str, bytes]:
-    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-    length = 0
-    for line in head.split("\r\n")[1:]:
-        if line.lower().startswith("content-length:"):
-            length = int(line.split(":", 1)[1])
-    return head, await reader.readexactly(length) if length else b""
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    """One response off a raw socket (Content-Length or chunked), as a client would read it."""
-    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-    status = int(head[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head[1:] if h)}
-    if "content-length" in headers:
-        return status, headers, await reader.readexactly(int(headers["content-length"]))
-    if headers.get("transfer-encoding") == "chunked":
-        body = b""
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-            chunk = await reader.readexactly(size + 2)
-            if size == 0:
-                return status, headers, body
-            body += chunk[:-2]
-    return status, headers, b""
+from tests.support.apps import AppState
+from tests.support.http_client import post
+from tests.support.listener import running_listener
+from tests.support.net import wait_until
+from tests.support.raw_http import connect, raw_app, read_request, read_response
 
 
 async def test_connections_to_the_app_are_kept_alive_and_reused() -> None:
@@ -209,8 +155,7 @@ async def test_garbage_gets_400_and_the_listener_goes_on(fake_app: tuple[str, Ap
         raw = await asyncio.wait_for(reader.read(), 5)
         writer.close()
         assert raw.startswith(b"HTTP/1.1 400")
-        async with aiohttp.ClientSession() as client, client.post(lst.url + "/after", data=b"ok") as r:
-            assert await r.read() == b"ok"
+        assert (await post(lst.url + "/after", b"ok")).body == b"ok"
 
 
 async def test_app_closing_an_idle_connection_is_not_an_error() -> None:
@@ -221,11 +166,13 @@ async def test_app_closing_an_idle_connection_is_not_an_error() -> None:
         await asyncio.sleep(0.05)  # then hang up, as Node does after its keep-alive timeout
 
     async with raw_app(app) as (base, connections), running_listener(base) as lst:
+        pool = lst.session.forwarder._pool
+        assert pool is not None
         async with aiohttp.ClientSession() as client:
             for _ in range(3):
                 async with client.post(lst.url + "/k", data=b"{}") as r:
                     assert (r.status, await r.read()) == (200, b"ok")
-                await asyncio.sleep(0.2)
+                await wait_until(lambda: not pool._all)  # the app has hung up and vapi-dev has seen it
     assert len(connections) == 3
     assert all(ex.error is None for ex in lst.sink.finished())
 

@@ -6,27 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from tests.fakes.journal_app import app_in_thread, listener_in_thread
-from vapi_dev.cli import journal as cli_journal
+from tests.support.background import app_in_thread, listener_in_thread
+from tests.support.cli_runner import invoke
 from vapi_dev.journal.store import Journal
 from vapi_dev.vapi.auth import AuthConfig, verify
 from vapi_dev.vapi.samples import SAMPLE_TYPES
-
-
-def make_cli() -> typer.Typer:
-    app = typer.Typer()
-    cli_journal.register(app)
-    return app
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    runner = CliRunner()
-    result = runner.invoke(make_cli(), list(args), env={"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_trigger_list() -> None:

@@ -1,7 +1,7 @@
-"""A developer app and an optional vapi-dev listener on a background event loop.
+"""An event loop on a background thread, and a developer app and a vapi-dev listener served there.
 
-The journal commands call ``asyncio.run`` themselves (through typer's CliRunner), so the servers
-they talk to must live on another thread's loop.
+Commands run through typer's CliRunner call ``asyncio.run`` themselves, so the servers they talk to
+must live on another thread's loop.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
+
+from tests.support.apps import serve
 
 T = TypeVar("T")
 
@@ -71,20 +73,12 @@ class LoopThread:
         self.loop.close()
 
 
-async def _start_app(state: AppState) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(make_app(state), shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-
 @contextmanager
 def app_in_thread() -> Iterator[tuple[str, AppState, LoopThread]]:
     """(app URL, its state, the loop thread) for the duration of the block."""
     lt = LoopThread()
     state = AppState()
-    runner, url = lt.run(_start_app(state))
+    runner, url = lt.run(serve(make_app(state), shutdown_timeout=0.5))
     try:
         yield url, state, lt
     finally:

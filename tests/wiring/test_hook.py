@@ -14,16 +14,9 @@ import pytest
 from tests.fakes.fake_vapi_api import FakeVapiApi
 from vapi_dev.exchange import Notice
 from vapi_dev.vapi.api import InvalidApiKey, ResourceNotFound, VapiApiError
-from vapi_dev.wiring.hook import (
-    Resource,
-    WiringConfig,
-    WiringError,
-    build,
-    join_url,
-    pending_state,
-    precedence_notes,
-    restore_from_state,
-)
+from vapi_dev.wiring.hook import WiringConfig, build, join_url
+from vapi_dev.wiring.notes import Resource, precedence_notes
+from vapi_dev.wiring.state import WiringError, pending_state, restore_from_state
 
 KEY = "sk-test-9f8e7d6c5b4a"
 SERVER = {

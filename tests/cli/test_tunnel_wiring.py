@@ -10,12 +10,14 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from tests.conftest import AppState, free_port, run_cli
 from tests.fakes.fake_vapi_api import FakeVapiApi
-from tests.fakes.ngrok_harness import TOKEN, alive, pids, write_fake_agent
+from tests.support.apps import AppState
+from tests.support.cli import run_cli
+from tests.support.http_client import post
+from tests.support.net import free_port
+from tests.support.ngrok import TOKEN, alive, pids, write_fake_agent
 
 BODY = b'{"message":{"type":"status-update","status":"in-progress","call":{"id":"call_t"}}}'
 
@@ -29,11 +31,6 @@ def agent_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("FAKE_NGROK_SCENARIO", raising=False)
     return {**env, "config": str(tmp_path / "ngrok.yml"), "pidfile": str(pidfile)}
-
-
-async def _post(url: str, body: bytes) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as client, client.post(url, data=body) as r:
-        return r.status, await r.read()
 
 
 async def test_ngrok_tunnel_end_to_end_and_no_agent_left(
@@ -59,8 +56,8 @@ async def test_ngrok_tunnel_end_to_end_and_no_agent_left(
     assert ready["inspect_url"].startswith("http://127.0.0.1:")
     assert "self-check through the public URL: ok" in ready["note"]
     # public port (the fake agent) → receiver → app → reply, all the way back
-    status, reply = await _post(public + "/hook", BODY)
-    assert status == 200 and reply == b"{}"
+    r = await post(public + "/hook", BODY)
+    assert r.status == 200 and r.body == b"{}"
     assert state.seen[-1]["path_qs"] == "/tool/hook"
     line = await asyncio.to_thread(proc.read_json_line)
     assert line["event"] == "exchange" and line["message_type"] == "status-update"
@@ -319,8 +316,8 @@ async def test_tunnel_recovery_announces_and_repoints(
             break
         await asyncio.sleep(0.02)
     assert vapi_api.get("assistant", "asst_1")["server"]["url"] == new_url
-    status, _ = await _post(new_url + "/", BODY)
-    assert status == 502  # no app on that port, but the request crossed the new tunnel to vapi-dev
+    # no app on that port, but the request crossed the new tunnel to vapi-dev
+    assert (await post(new_url + "/", BODY)).status == 502
     code, _, err = await asyncio.to_thread(proc.interrupt)
     assert code == 0, err
     assert vapi_api.get("assistant", "asst_1")["server"]["url"] == "https://prod.example/vapi"

@@ -16,7 +16,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.conftest import AppState
+from tests.support.apps import AppState, serve
+from tests.support.http_client import post
 
 BODY = b'{"message":{"type":"status-update","status":"in-progress","call":{"id":"call_k"}}}'
 
@@ -54,29 +55,21 @@ async def tls_app(tmp_path: Path) -> Any:
 
     app = web.Application()
     app.router.add_route("*", "/{t:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
-    await site.start()
-    yield f"https://127.0.0.1:{runner.addresses[0][1]}"
+    runner, url = await serve(app, ssl_context=ctx)
+    yield url
     await runner.cleanup()
-
-
-async def _post(url: str, body: bytes) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as client, client.post(url, data=body) as r:
-        return r.status, await r.json()
 
 
 async def test_self_signed_https_target_needs_insecure(tls_app: str, cli: Any) -> None:
     strict = cli("listen", tls_app, "--port", "0", "--json")
     ready = await asyncio.to_thread(strict.read_json_line)
-    status, body = await _post(ready["local_url"], BODY)
-    assert status == 502 and "--insecure" in body["detail"]
+    r = await post(ready["local_url"], BODY)
+    assert r.status == 502 and "--insecure" in r.json()["detail"]
     await asyncio.to_thread(strict.interrupt)
     relaxed = cli("listen", tls_app, "--port", "0", "--json", "--insecure")
     ready = await asyncio.to_thread(relaxed.read_json_line)
-    status, body = await _post(ready["local_url"], BODY)
-    assert status == 200 and body == {"tls": True, "body": BODY.decode()}
+    r = await post(ready["local_url"], BODY)
+    assert r.status == 200 and r.json() == {"tls": True, "body": BODY.decode()}
     code, _, _ = await asyncio.to_thread(relaxed.interrupt)
     assert code == 0
 
@@ -85,7 +78,7 @@ async def test_second_ctrl_c_exits_at_once(fake_app: tuple[str, AppState], cli: 
     base, state = fake_app
     proc = cli("listen", base, "--port", "0", "--json")
     ready = await asyncio.to_thread(proc.read_json_line)
-    pending = asyncio.create_task(_post(ready["local_url"] + "/stall", BODY))  # held open by the app
+    pending = asyncio.create_task(post(ready["local_url"] + "/stall", BODY))  # held open by the app
     for _ in range(500):  # until the request is held by the app
         if state.seen:
             break

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AppState, running_listener
-from tests.test_http1 import connect, raw_app, read_request, read_response
+from tests.support.apps import AppState
+from tests.support.listener import running_listener
+from tests.support.raw_http import connect, raw_app, read_request, read_response
 
 
 async def test_whole_reply_arriving_in_two_reads_does_not_hang_the_event_loop(cli: Any) -> None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import Listener, running_listener
-from tests.test_http1 import connect, raw_app
+from tests.support.listener import Listener, running_listener
+from tests.support.raw_http import connect, raw_app
 
 Headers = list[tuple[str, str]]
 

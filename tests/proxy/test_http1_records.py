@@ -10,9 +10,9 @@ import struct
 import aiohttp
 import pytest
 
-from tests.conftest import Listener, running_listener
-from tests.test_http1 import connect, raw_app, read_request, read_response
-from vapi_dev.exchange import Exchange, Started
+from tests.support.listener import Listener, running_listener
+from tests.support.raw_http import connect, raw_app, read_request, read_response
+from vapi_dev.exchange import Exchange, Pending
 
 
 def _rst_close(writer: asyncio.StreamWriter) -> None:
@@ -321,7 +321,7 @@ async def test_a_reply_needed_exchange_waiting_through_the_stop_grace_is_still_a
             await asyncio.sleep(0.01)
         stopping = asyncio.create_task(receiver.stop(3.0))  # Ctrl-C: "letting in-flight requests finish"
         await asyncio.sleep(1.3)  # the tool call has now waited longer than PENDING_AFTER_S
-        announced = [e for e in lst.sink.events if isinstance(e, Started)]
+        announced = [e for e in lst.sink.events if isinstance(e, Pending)]
         release.set()
         await asyncio.wait_for(read_response(reader), 2)
         await asyncio.wait_for(stopping, 3)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.net import free_port
+
 SCRIPT = Path(sys.executable).with_name("vapi-dev")
 
 
@@ -46,7 +48,5 @@ def test_commands(tmp_path: Path, args: list[str], code: int, expected: str) -> 
 
 
 def test_trigger_with_nothing_listening(tmp_path: Path) -> None:
-    from tests.conftest import free_port
-
     r = run("trigger", "tool-calls", "--to", f"http://127.0.0.1:{free_port()}", home=tmp_path)
     assert r.returncode == 1 and "nothing is listening" in r.stderr and "Traceback" not in r.stderr

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.exchanges import make_exchange
 from vapi_dev.exchange import Exchange
 from vapi_dev.vapi.contracts import check_reply, fallback_reply
-from vapi_dev.vapi.messages import type_info
 
 JSON_CT = [("Content-Type", "application/json; charset=utf-8")]
 
@@ -77,22 +77,16 @@ def make(
     headers: list[tuple[str, str]] | None = None,
     took_s: float = 0.1,
 ) -> Exchange:
-    payload = payload if payload is not None else PAYLOADS.get(mtype, {"message": {"type": mtype}})
-    body = json.dumps(payload).encode()
-    ex = Exchange.begin("POST", "/", "", [("Content-Type", "application/json")], body)
-    info = type_info(mtype)
-    ex.payload = payload
-    ex.message_type = mtype
-    ex.reply_needed = info.reply_needed
-    ex.deadline_s = info.deadline_s or 20.0
-    ex.status = status
-    ex.response_headers = list(JSON_CT if headers is None else headers)
-    if raw is not None:
-        ex.response_body = raw
-    elif reply is not None:
-        ex.response_body = json.dumps(reply).encode()
-    ex.finished = ex.started + took_s
-    return ex
+    """An exchange of ``mtype`` with the small request payloads above and a JSON-labelled reply."""
+    return make_exchange(
+        mtype,
+        reply,
+        status=status,
+        raw=raw,
+        payload=payload if payload is not None else PAYLOADS.get(mtype, {"message": {"type": mtype}}),
+        response_headers=JSON_CT if headers is None else headers,
+        took_s=took_s,
+    )
 
 
 def codes(ex: Exchange) -> list[str]:

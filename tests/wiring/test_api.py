@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import typer
@@ -15,6 +13,9 @@ from aiohttp import web
 from typer.testing import CliRunner
 
 from tests.fakes.fake_vapi_api import FakeVapiApi
+from tests.support.apps import serve
+from tests.support.background import LoopThread
+from tests.support.net import free_port
 from vapi_dev.cli import restore as cli_wiring
 from vapi_dev.vapi.api import (
     InvalidApiKey,
@@ -29,13 +30,6 @@ from vapi_dev.vapi.api import (
 from vapi_dev.wiring.hook import WiringConfig, build
 
 KEY = "sk-test-1234-abcd"
-T = TypeVar("T")
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -84,7 +78,7 @@ async def test_typed_errors(fake: FakeVapiApi) -> None:
 
 
 async def test_network_failure_is_one_clear_sentence() -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     async with VapiApi(KEY, url) as api:
         with pytest.raises(VapiUnreachable) as ei:
             await api.get("assistant", "a1")
@@ -101,13 +95,9 @@ async def test_timeout_is_bounded() -> None:
 
     app = web.Application()
     app.router.add_get("/assistant/{id}", hang)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, url = await serve(app)
     try:
-        async with VapiApi(KEY, f"http://127.0.0.1:{port}", timeout=0.3) as api:
+        async with VapiApi(KEY, url, timeout=0.3) as api:
             with pytest.raises(VapiUnreachable, match=r"did not answer within 0\.3 s"):
                 await api.get("assistant", "a1")
     finally:
@@ -116,23 +106,6 @@ async def test_timeout_is_bounded() -> None:
 
 
 # -- the restore command (synchronous: CliRunner runs its own event loop) ---------------------
-
-
-class LoopThread:
-    """An event loop on a thread, serving the fake API while CliRunner runs in the test thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=20)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 @pytest.fixture
@@ -144,7 +117,7 @@ def served() -> Iterator[tuple[LoopThread, FakeVapiApi]]:
     lt.run(f.start())
     yield lt, f
     lt.run(f.stop())
-    lt.close()
+    lt.stop()
 
 
 def app() -> typer.Typer:
@@ -196,7 +169,7 @@ def test_restore_command_network_failure(served: tuple[LoopThread, FakeVapiApi],
     lt, f = served
     state = tmp_path / "wiring-state.json"
     crash_run(lt, f, state)
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     r = CliRunner().invoke(app(), ["restore", "--state", str(state), "--api-key", KEY, "--vapi-api-url", url])
     assert r.exit_code == 1 and f"could not reach the Vapi API at {url}" in r.output
     assert state.exists()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import ROOT
+from tests.support.exchanges import make_exchange
 from vapi_dev.exchange import AuthResult, Exchange, Finished, Notice, Problem
 from vapi_dev.journal.store import Journal, JournalError, JournalMissing, default_journal_path
 from vapi_dev.journal.writer import JournalSink
@@ -20,30 +22,29 @@ from vapi_dev.journal.writer import JournalSink
 BODY = b'{"message": {"type":"tool-calls","call":{"id":"call_1"},"x":"\xc3\xa9"}}'  # odd spacing kept
 
 
-def make_exchange(n: int = 0, call_id: str = "call_1", body: bytes = BODY) -> Exchange:
-    ex = Exchange.begin(
-        "POST",
-        "/tools",
-        "a=1",
-        [("Content-Type", "application/json"), ("X-Vapi-Secret", "s3cr3t-value"), ("X-Trace", "t")],
-        body,
+def journal_exchange(n: int = 0, call_id: str = "call_1", body: bytes = BODY) -> Exchange:
+    """A finished tool call with a secret header, an auth verdict and a problem; ``n`` ms slower per step."""
+    return make_exchange(
+        "tool-calls",
+        body=body,
+        call_id=call_id,
+        path="/tools",
+        query="a=1",
+        headers=[("Content-Type", "application/json"), ("X-Vapi-Secret", "s3cr3t-value"), ("X-Trace", "t")],
+        raw=b'{"results":[]}',
+        first_byte_s=0.01,
+        took_s=0.02 + n / 1000,
+        forward_url="http://127.0.0.1:3000/tools?a=1",
+        auth=AuthResult("secret", True),
+        problems=[Problem("warning", "slow", "slow reply")],
     )
-    ex.message_type, ex.call_id, ex.reply_needed, ex.deadline_s = "tool-calls", call_id, True, 20.0
-    ex.forward_url = "http://127.0.0.1:3000/tools?a=1"
-    ex.status, ex.response_headers = 200, [("Content-Type", "application/json")]
-    ex.response_body = b'{"results":[]}'
-    ex.response_bytes = len(ex.response_body)
-    ex.first_byte, ex.finished = ex.started + 0.01, ex.started + 0.02 + n / 1000
-    ex.auth = AuthResult("secret", True)
-    ex.problems = [Problem("warning", "slow", "slow reply")]
-    return ex
 
 
 async def test_sink_writes_everything_on_aclose(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "j.sqlite3"
     journal = Journal(path)
     sink = JournalSink(journal, secrets=["s3cr3t-value"])
-    sent = [make_exchange(i) for i in range(25)]
+    sent = [journal_exchange(i) for i in range(25)]
     sink.emit(Notice("info", "ignored"))
     for ex in sent:
         sink.emit(Finished(ex))
@@ -80,8 +81,8 @@ async def test_sink_writes_everything_on_aclose(tmp_path: Path) -> None:
 
 async def test_filters_and_by_call(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
-    a = [make_exchange(i, call_id="A") for i in range(3)]
-    b = [make_exchange(i, call_id="B") for i in range(2)]
+    a = [journal_exchange(i, call_id="A") for i in range(3)]
+    b = [journal_exchange(i, call_id="B") for i in range(2)]
     b[1].message_type = "status-update"
     journal.append([a[0], b[0], a[1], b[1], a[2]])
     assert [e.id for e in journal.by_call("A")] == [e.id for e in a]
@@ -92,7 +93,7 @@ async def test_filters_and_by_call(tmp_path: Path) -> None:
 
 async def test_keep_bound(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3", keep=5)
-    sent = [make_exchange(i) for i in range(12)]
+    sent = [journal_exchange(i) for i in range(12)]
     for i in range(0, 12, 4):
         journal.append(sent[i : i + 4])
     assert journal.count() == 5
@@ -125,8 +126,8 @@ def test_default_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 _WRITER = """
 import asyncio, sys, time
-sys.path.insert(0, {tests!r})
-from test_journal import make_exchange
+sys.path.insert(0, {root!r})
+from tests.journal.test_journal import journal_exchange
 from vapi_dev.exchange import Finished
 from vapi_dev.journal.store import Journal
 from vapi_dev.journal.writer import JournalSink
@@ -134,11 +135,11 @@ from vapi_dev.journal.writer import JournalSink
 async def main():
     sink = JournalSink(Journal({path!r}))
     for i in range(200):
-        sink.emit(Finished(make_exchange(i)))
+        sink.emit(Finished(journal_exchange(i)))
     print("emitted 200", flush=True)
     i = 200
     while True:  # keep writing until killed, so the kill lands mid-stream
-        sink.emit(Finished(make_exchange(i)))
+        sink.emit(Finished(journal_exchange(i)))
         i += 1
         await asyncio.sleep(0.001)
 
@@ -148,7 +149,7 @@ asyncio.run(main())
 
 def test_durable_after_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
-    script = _WRITER.format(tests=str(Path(__file__).parent), path=str(path))
+    script = _WRITER.format(root=str(ROOT), path=str(path))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -9,10 +9,12 @@ import json
 import time
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from tests.conftest import AppState, free_port
+from tests.support.apps import AppState, serve
+from tests.support.cli import run_cli
+from tests.support.http_client import post
+from tests.support.net import free_port, wait_listening
 
 TOOL_CALL = {
     "message": {
@@ -28,11 +30,6 @@ TOOL_CALL = {
 BODY = json.dumps(TOOL_CALL).encode()
 
 
-async def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as client, client.post(url, data=body, headers=headers or {}) as r:
-        return r.status, await r.read()
-
-
 async def _bad_tool_app() -> tuple[web.AppRunner, str, list[bytes]]:
     seen: list[bytes] = []
 
@@ -43,11 +40,8 @@ async def _bad_tool_app() -> tuple[web.AppRunner, str, list[bytes]]:
 
     app = web.Application()
     app.router.add_route("*", "/{t:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+    runner, url = await serve(app)
+    return runner, url, seen
 
 
 async def test_bad_tool_reply_gives_problems_in_ndjson(cli: Any) -> None:
@@ -55,8 +49,7 @@ async def test_bad_tool_reply_gives_problems_in_ndjson(cli: Any) -> None:
     try:
         proc = cli("listen", base, "--port", "0", "--json")
         ready = await asyncio.to_thread(proc.read_json_line)
-        status, _ = await _post(ready["local_url"], BODY)
-        assert status == 200  # relayed as the app sent it
+        assert (await post(ready["local_url"], BODY)).status == 200  # relayed as the app sent it
         line = await asyncio.to_thread(proc.read_json_line)
         codes = {p["code"] for p in line["problems"]}
         assert "tool-calls.results-not-array" in codes
@@ -70,9 +63,9 @@ async def test_secret_pass_and_fail_and_nothing_leaks(fake_app: tuple[str, AppSt
     secret = "sk-VERY-SECRET-value"
     proc = cli("listen", base + "/tool", "--port", "0", "--json", "-v", env={"VAPI_DEV_SECRET": secret})
     ready = await asyncio.to_thread(proc.read_json_line)
-    ok, _ = await _post(ready["local_url"], BODY, {"X-Vapi-Secret": secret})
-    bad, _ = await _post(ready["local_url"], BODY, {"X-Vapi-Secret": "wrong-" + secret})
-    assert ok == 200 and bad == 200  # default: verify, show, still forward
+    ok = await post(ready["local_url"], BODY, {"X-Vapi-Secret": secret})
+    bad = await post(ready["local_url"], BODY, {"X-Vapi-Secret": "wrong-" + secret})
+    assert ok.status == 200 and bad.status == 200  # default: verify, show, still forward
     first = await asyncio.to_thread(proc.read_json_line)
     second = await asyncio.to_thread(proc.read_json_line)
     assert first["auth"]["ok"] is True and second["auth"]["ok"] is False
@@ -87,15 +80,12 @@ async def test_terminal_output_masks_secrets(fake_app: tuple[str, AppState], cli
     base, _ = fake_app
     port = free_port()
     proc = cli("listen", base + "/tool", "--port", str(port), "-v", "--secret", "sk-TERMINAL-secret")
-    for _ in range(300):
-        try:
-            status, _ = await _post(f"http://127.0.0.1:{port}/", BODY, {"X-Vapi-Secret": "sk-TERMINAL-secret"})
-            break
-        except aiohttp.ClientConnectionError:
-            await asyncio.sleep(0.02)
-    assert status == 200
-    await asyncio.sleep(0.5)  # the renderer prints beside the forward path
-    _code, out, err = await asyncio.to_thread(proc.interrupt)
+    await wait_listening(port)
+    reply = await post(f"http://127.0.0.1:{port}/", BODY, {"X-Vapi-Secret": "sk-TERMINAL-secret"})
+    assert reply.status == 200
+    printed = await asyncio.to_thread(proc.read_stdout_until, "auth✓")  # the renderer prints beside the forward path
+    _code, rest, err = await asyncio.to_thread(proc.interrupt)
+    out = printed + rest
     assert "auth✓" in out and "twilioAuthToken" in out
     assert "TWILIO-SECRET-123" not in out + err and "sk-TERMINAL-secret" not in out + err
 
@@ -113,10 +103,10 @@ async def test_hmac_and_enforce_auth_never_forwards_failures(cli: Any) -> None:
         ts = str(int(time.time()))
         good = {"x-signature": _vapi_hmac("hmac-key", ts, BODY), "x-timestamp": ts}
         bad = {"x-signature": _vapi_hmac("other-key", ts, BODY), "x-timestamp": ts}
-        s1, _ = await _post(ready["local_url"], BODY, good)
-        s2, b2 = await _post(ready["local_url"], BODY, bad)
-        assert s1 == 200 and s2 == 401
-        assert b"vapi-dev rejected" in b2
+        r1 = await post(ready["local_url"], BODY, good)
+        r2 = await post(ready["local_url"], BODY, bad)
+        assert r1.status == 200 and r2.status == 401
+        assert b"vapi-dev rejected" in r2.body
         assert seen == [BODY]  # only the good one reached the app
         l1 = await asyncio.to_thread(proc.read_json_line)
         l2 = await asyncio.to_thread(proc.read_json_line)
@@ -130,21 +120,19 @@ async def test_hmac_and_enforce_auth_never_forwards_failures(cli: Any) -> None:
 async def test_fallback_answers_valid_reply_when_app_is_down(cli: Any) -> None:
     proc = cli("listen", str(free_port()), "--port", "0", "--json", "--fallback")
     ready = await asyncio.to_thread(proc.read_json_line)
-    status, body = await _post(ready["local_url"], BODY)
-    reply = json.loads(body)
-    assert status == 200
+    first = await post(ready["local_url"], BODY)
+    reply = json.loads(first.body)
+    assert first.status == 200
     assert [r["toolCallId"] for r in reply["results"]] == ["tc1", "tc2"]
     assert all("vapi-dev fallback" in r["error"] for r in reply["results"])
-    status, body = await _post(ready["local_url"], b'{"message":{"type":"status-update","status":"ended"}}')
-    assert status == 200
+    second = await post(ready["local_url"], b'{"message":{"type":"status-update","status":"ended"}}')
+    assert second.status == 200
     l1 = await asyncio.to_thread(proc.read_json_line)
     assert l1["fallback"] is True and l1["problems"] == [] and l1["error_kind"] == "unreachable"
     await asyncio.to_thread(proc.interrupt)
 
 
 def test_enforce_auth_without_a_method_is_a_usage_error() -> None:
-    from tests.conftest import run_cli
-
     r = run_cli("listen", "--enforce-auth", "--port", "0")
     assert r.returncode == 2 and "--enforce-auth needs" in r.stderr
     r = run_cli("listen", "--hmac-secret", "x", "--hmac-alg", "md5", "--port", "0")

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.fakes.ngrok_harness import TOKEN, make_receiver
-from vapi_dev.tunnels import ManualTunnel, NoTunnel, TunnelConfig, TunnelError, TunnelInfo, choose, errors, self_check
+from tests.support.ngrok import TOKEN, make_receiver
 from vapi_dev.redact import mask_tokens as redact
+from vapi_dev.tunnels import ManualTunnel, NoTunnel, TunnelConfig, TunnelError, TunnelInfo, choose, errors, self_check
 from vapi_dev.tunnels.locate import find_token, normalise_domain, resolve_ngrok_path, upstream_url
 from vapi_dev.tunnels.ngrok import NgrokTunnel
 

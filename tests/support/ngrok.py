@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-FAKE_SOURCE = Path(__file__).with_name("fake_ngrok.py")
+FAKE_SOURCE = Path(__file__).resolve().parent.parent / "fakes" / "fake_ngrok.py"
 TOKEN = "2fAkEt0kEnSeCrEt_abcdefghijklmnop"
 
 

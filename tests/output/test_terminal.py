@@ -1,0 +1,85 @@
+"""The terminal renderer: colour and plain text, error, problem and verbose lines, filters, chatty
+types collapsed, bursts summarised."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+from tests.support.exchanges import make_exchange
+from vapi_dev.config import Config
+from vapi_dev.exchange import Exchange, Finished, Notice, Problem, Ready
+from vapi_dev.output.terminal import TerminalSink, make_console
+from vapi_dev.vapi.samples import TOOL_CALL_ID
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+CALL_ID = "call_9f3a2b"
+
+
+def weather(**kw: Any) -> Exchange:
+    """The sample get_weather(city=Paris) tool call, answered "Sunny" after 12.3 ms."""
+    reply = {"results": [{"toolCallId": TOOL_CALL_ID, "result": "Sunny"}]}
+    return make_exchange("tool-calls", reply, call_id=CALL_ID, took_s=0.0123, **kw)
+
+
+def speech(status: str) -> Exchange:
+    payload = {"message": {"type": "speech-update", "role": "user", "status": status}}
+    return make_exchange("speech-update", payload=payload, call_id=CALL_ID, took_s=0.0123)
+
+
+async def _render(color: bool | None, *events: Any, **cfg: Any) -> str:
+    buf = io.StringIO()
+    sink = TerminalSink(make_console(buf, color), Config(**cfg), lambda ex: (ex.payload, ex.response_json()))
+    for e in events:
+        sink.emit(e)
+    await sink.aclose()
+    return buf.getvalue()
+
+
+async def test_colour_and_plain_rendering() -> None:
+    ready = Ready(local_url="http://127.0.0.1:4242", forward_to="http://localhost:3000", public_url=None, tunnel="none")
+    ex = weather()
+    coloured = await _render(True, ready, Finished(ex))
+    plain = await _render(False, ready, Finished(ex))
+    assert ANSI.search(coloured)
+    assert not ANSI.search(plain)
+    assert ANSI.sub("", coloured) == plain
+    assert "Forward →  http://localhost:3000" in plain
+    assert "tool-calls ↩" in plain and "200" in plain and " 12 ms" in plain
+    assert "get_weather(city=Paris) → Sunny" in plain
+
+
+async def test_error_problem_and_verbose_lines() -> None:
+    ex = weather(
+        status=502, error="nothing is listening on 127.0.0.1:3000 — is your server running?", error_kind="unreachable"
+    )
+    ex.problems.append(Problem("warning", "x", "replied in 15 s, 75 % of the 20 s deadline"))
+    out = await _render(False, Finished(ex), Notice("warning", "heads up"), verbose=True)
+    assert "✗ nothing is listening on 127.0.0.1:3000" in out
+    assert "⚠ replied in 15 s" in out
+    assert "heads up" in out
+    assert '"toolCallList"' in out and "request:" in out
+
+
+async def test_filters_and_chatty_collapse() -> None:
+    a = weather()
+    b = speech("started")
+    c = speech("stopped")
+    out = await _render(False, Finished(a), Finished(b), Finished(c))
+    assert "2× speech-update" in out
+    out = await _render(False, Finished(a), Finished(b), Finished(c), all=True)
+    assert out.count("speech-update") == 2
+    out = await _render(False, Finished(a), Finished(b), events=frozenset({"speech-update"}), all=True)
+    assert "tool-calls" not in out and "speech-update" in out
+    out = await _render(False, Finished(a), Finished(b), exclude=frozenset({"speech-update"}))
+    assert "speech-update" not in out
+    out = await _render(False, Finished(a), call="nomatch")
+    assert "tool-calls" not in out
+
+
+async def test_burst_is_summarised() -> None:
+    events = [Finished(make_exchange("status-update", call_id=CALL_ID, took_s=0.0123)) for _ in range(500)]
+    out = await _render(False, *events)
+    assert "more exchanges" in out
+    assert out.count("\n") < 100
