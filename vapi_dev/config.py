@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # the Config only carries these; importing them would tie config.py to every folder
@@ -23,6 +24,17 @@ DEFAULT_HOST = "127.0.0.1"
 def bracket_host(host: str) -> str:
     """A host as it stands in a URL or ``host:port``: IPv6 addresses in brackets."""
     return f"[{host}]" if ":" in host else host
+
+
+def data_file(name: str, kind: Literal["data", "state"] = "data") -> Path:
+    """``$VAPI_DEV_HOME/<name>``, else ``name`` in the platform's user data (or state) directory."""
+    home = os.environ.get("VAPI_DEV_HOME")
+    if home:
+        return Path(home).expanduser() / name
+    import platformdirs  # only when there is no VAPI_DEV_HOME
+
+    folder = platformdirs.user_state_dir if kind == "state" else platformdirs.user_data_dir
+    return Path(folder("vapi-dev")) / name
 
 
 class TargetError(VapiDevError, ValueError):

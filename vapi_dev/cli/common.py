@@ -219,9 +219,3 @@ def print_body(console: Console, body: bytes, show_secrets: bool = False) -> Non
 def format_ms(value: float | None) -> str:
     """A duration in whole milliseconds, or a dash when there is none."""
     return "—" if value is None else f"{value:.0f} ms"
-
-
-# -- events / show ----------------------------------------------------------------------------------
-
-
-# -- trigger ----------------------------------------------------------------------------------------

@@ -552,6 +552,7 @@ async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
     from vapi_dev.exchange import Notice
     from vapi_dev.wiring import hook as wiring
     from vapi_dev.wiring.notes import OrgHint
+    from vapi_dev.wiring.state import pending_state
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -579,7 +580,7 @@ async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
                 spinner.stop()
             session.add_hook(hook)
         else:
-            pending = wiring.pending_state()
+            pending = pending_state()
             if pending is not None:
                 session.notice(Notice("warning", pending.text))
         if session.config.org:

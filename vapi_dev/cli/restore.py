@@ -34,8 +34,7 @@ def restore(
     # The wiring (and with it aiohttp) only when the command runs, so `--help` stays light (see cli/common.py).
     import asyncio
 
-    from vapi_dev.wiring.hook import RestoreIncomplete, pending_state, restore_from_state
-    from vapi_dev.wiring.state import default_state_path
+    from vapi_dev.wiring.state import RestoreIncomplete, default_state_path, pending_state, restore_from_state
 
     path = state or default_state_path()
     pending = pending_state(path)

@@ -112,6 +112,3 @@ def trigger(
         c.print(f"→ {req.label or req.method + ' ' + req.path}  [{style}]{reply.status}[/]  {format_ms(reply.ms)}")
         if len(reqs) == 1:
             print_body(c, reply.body, show_secrets=True)
-
-
-# -- export -----------------------------------------------------------------------------------------

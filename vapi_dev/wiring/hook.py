@@ -15,29 +15,19 @@ from typing import Any
 from vapi_dev.exchange import Notice
 from vapi_dev.vapi import DEFAULT_API_URL
 from vapi_dev.vapi.api import Kind, VapiApi, VapiApiError
-from vapi_dev.wiring.notes import Resource, org_instructions, precedence_notes, tools_of
+from vapi_dev.wiring.notes import Resource, precedence_notes, tools_of
 from vapi_dev.wiring.state import (
     Entry,
-    PendingState,
-    RestoreIncomplete,
     State,
     WiringError,
     default_state_path,
     delete_state,
     load_state,
-    pending_state,
     pid_alive,
     restore_entry,
-    restore_from_state,
     restore_state,
     save_state,
 )
-
-__all__ = [
-    "PendingState", "Resource", "RestoreIncomplete", "VapiApiError", "Wiring", "WiringConfig",
-    "WiringError", "build", "join_url", "org_instructions", "pending_state", "precedence_notes",
-    "restore_from_state",
-]  # fmt: skip
 
 _MAX_LOOKUPS = 20  # related tools/assistants read for precedence notes; bounds the start-up cost
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vapi_dev.config import data_file
 from vapi_dev.vapi.api import (
     KIND_LABEL,
     InvalidApiKey,
@@ -38,12 +39,7 @@ class RestoreIncomplete(WiringError):
 
 def default_state_path() -> Path:
     """``$VAPI_DEV_HOME/wiring-state.json``, else the platform's user state directory."""
-    home = os.environ.get("VAPI_DEV_HOME")
-    if home:
-        return Path(home).expanduser() / "wiring-state.json"
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir("vapi-dev")) / "wiring-state.json"
+    return data_file("wiring-state.json", "state")
 
 
 def label(kind: str, rid: str, name: str | None) -> str:
