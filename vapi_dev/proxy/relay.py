@@ -206,10 +206,7 @@ class Forwarder:
         reply = await fallback(ex, text) if fallback is not None else None
         if reply is None:
             reply = json_error(status, "gateway timeout" if status == 504 else "bad gateway", text)
-            ex.status = status
-            ex.response_headers = list(reply.headers)
-            ex.response_body = reply.body
-            ex.response_bytes = len(reply.body)
+            ex.record_reply(status, reply.headers, reply.body)
         try:
             req.conn.send(req, reply)
         except ConnectionError:

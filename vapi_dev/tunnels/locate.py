@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from vapi_dev.config import bracket_host
 from vapi_dev.tunnels.base import TunnelConfig
 
 PATH_ENV = "VAPI_DEV_NGROK_PATH"
@@ -96,7 +97,7 @@ def upstream_url(local_url: str) -> str:
     elif host == "::":
         host = "::1"
     port = parts.port or (443 if scheme == "https" else 80)
-    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+    return f"{scheme}://{bracket_host(host)}:{port}"
 
 
 def normalise_domain(domain: str | None) -> str | None:
