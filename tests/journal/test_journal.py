@@ -175,3 +175,25 @@ def test_durable_after_kill_9(tmp_path: Path) -> None:
     assert journal.count() >= 200
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+FINAL = 'transcript[transcriptType="final"]'
+
+
+def test_message_type_is_read_normalised_and_kept_as_sent(tmp_path: Path) -> None:
+    """In memory a type is normalised; the journal and its NDJSON record keep Vapi's spelling, and
+    `events --type transcript` finds it (also rows an older vapi-dev wrote with the raw type)."""
+    from vapi_dev.output.ndjson import exchange_record
+
+    j = Journal(tmp_path / "j.sqlite3")
+    final = make_exchange(FINAL, {}, payload={"message": {"type": FINAL, "transcript": "hi", "role": "user"}})
+    assert final.message_type == "transcript"
+    plain = make_exchange("status-update", {})
+    j.append([final, plain])
+    back = j.recent(type="transcript")
+    assert [ex.id for ex in back] == [final.id] and back[0].message_type == "transcript"
+    assert [ex.id for ex in j.recent(type=FINAL)] == [final.id]
+    assert j.recent(type="transcript[") == [] and j.recent(type="transcrip") == []
+    assert exchange_record(back[0])["message_type"] == FINAL
+    with sqlite3.connect(j.path) as db:
+        assert db.execute("SELECT message_type FROM exchanges WHERE id = ?", (final.id,)).fetchone()[0] == FINAL

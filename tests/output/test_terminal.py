@@ -83,3 +83,14 @@ async def test_burst_is_summarised() -> None:
     out = await _render(False, *events)
     assert "more exchanges" in out
     assert out.count("\n") < 100
+
+
+async def test_filters_match_the_type_as_sent_and_normalised() -> None:
+    final = 'transcript[transcriptType="final"]'
+    payload = {"message": {"type": final, "role": "user", "transcript": "hello there"}}
+    t = make_exchange(final, payload=payload, call_id=CALL_ID)
+    for wanted in ("transcript", final):
+        out = await _render(False, Finished(weather()), Finished(t), events=frozenset({wanted}), all=True)
+        assert 'user: "hello there"' in out and "tool-calls" not in out, wanted
+    out = await _render(False, Finished(t), exclude=frozenset({final}), all=True)
+    assert "hello there" not in out

@@ -235,7 +235,7 @@ async def test_shutdown_ends_a_reply_stuck_on_a_caller_that_stopped_reading() ->
         receiver = lst.session.receiver
         assert receiver._server is not None
         for _ in range(200):  # until the caller's socket is full
-            if any(c._write_paused for c in receiver._server.connections):
+            if any(c.flow.write_paused for c in receiver._server.connections):
                 break
             await asyncio.sleep(0.01)
         await receiver.stop(0.2)

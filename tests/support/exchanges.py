@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from vapi_dev.exchange import DEFAULT_DEADLINE_S, Exchange, Headers, parse_json
-from vapi_dev.vapi.messages import read_message, type_info
+from vapi_dev.vapi.messages import normalise_type, read_message, type_info
 from vapi_dev.vapi.samples import sample
 
 JSON_HEADERS: Headers = [("Content-Type", "application/json")]
@@ -71,7 +71,7 @@ def make_exchange(
     ex = Exchange.begin(method, path, query, list(headers), body)
     info = type_info(type)
     ex.payload = payload
-    ex.message_type = type
+    ex.message_type = normalise_type(type) if type else None  # as the receiver stores it
     ex.call_id = call_id if call_id is not None else read_message(payload)[1]
     ex.reply_needed = info.reply_needed
     ex.deadline_s = info.deadline_s or DEFAULT_DEADLINE_S

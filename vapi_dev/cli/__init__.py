@@ -11,8 +11,8 @@ import typer
 
 from vapi_dev import __version__
 from vapi_dev.cli import journal, listen, restore
-from vapi_dev.cli.common import guarded
-from vapi_dev.errors import ExitStatus
+from vapi_dev.cli.common import guarded, report
+from vapi_dev.errors import ExitStatus, VapiDevError
 
 app = typer.Typer(
     name="vapi-dev",
@@ -51,6 +51,9 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(ExitStatus.INTERRUPTED)
+    except VapiDevError as e:  # a command registered without `guarded`: still one line, its exit status
+        report(e.message)
+        sys.exit(e.exit_status)
     except Exception as e:  # the last line of defence; set VAPI_DEV_DEBUG=1 for the traceback
         if os.environ.get("VAPI_DEV_DEBUG"):
             traceback.print_exc()

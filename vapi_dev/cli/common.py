@@ -95,7 +95,7 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
 def fail(message: str, code: ExitStatus = ExitStatus.RUNTIME) -> NoReturn:
     """Report ``message`` and exit with ``code``, for failures the CLI itself finds (bad options, …).
 
-    Errors raised below the CLI are VapiDevErrors; ``main`` reports them the same way.
+    Errors raised below the CLI are VapiDevErrors; ``guarded`` reports them the same way.
     """
     report(message)
     raise typer.Exit(code)

@@ -448,11 +448,9 @@ def run_listen(config: Config) -> int:
     from vapi_dev.output.ndjson import NdjsonSink
     from vapi_dev.output.terminal import TerminalSink, make_console
     from vapi_dev.output.view import make_view
-    from vapi_dev.receiver import ListenError
     from vapi_dev.session import Bus, Session
     from vapi_dev.tunnels import TunnelError
     from vapi_dev.vapi import messages as vapi
-    from vapi_dev.vapi.api import VapiApiError
 
     out = make_console(sys.stdout, config.color)
     err = make_console(sys.stderr, config.color)
@@ -509,12 +507,9 @@ def run_listen(config: Config) -> int:
                 "--list`); non-Vapi requests are filtered as 'http'",
             )
         )
-    try:
-        return asyncio.run(_main(session, bus, spinner))
-    except (ListenError, TunnelError, VapiApiError) as e:
-        spinner.stop()
-        asyncio.run(bus.aclose())
-        fail(getattr(e, "message", None) or str(e))
+    # A ListenError, TunnelError or VapiApiError ends the run after _main has stopped the spinner and closed
+    # the sinks; `guarded` reports it.
+    return asyncio.run(_main(session, bus, spinner))
 
 
 class Spinner:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vapi_dev.exchange import Exchange, Headers
+from vapi_dev.vapi.messages import raw_type
 from vapi_dev.vapi.samples import SampleError
 
 FIXTURE_VERSION = 1
@@ -89,7 +90,7 @@ def fixture(call_id: str, exchanges: Iterable[Exchange]) -> dict[str, Any]:
                 "method": ex.method,
                 "path": ex.path,
                 "query": ex.query,
-                "message_type": ex.message_type,
+                "message_type": raw_type(ex),
                 "headers": [[k, v] for k, v in ex.headers],
                 **encode_body(ex.body),
                 "reply": reply,

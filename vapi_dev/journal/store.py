@@ -16,11 +16,9 @@ from vapi_dev.config import data_file
 from vapi_dev.errors import VapiDevError
 from vapi_dev.exchange import AuthResult, Exchange, Headers, Problem
 from vapi_dev.redact import HeaderRedactor
-from vapi_dev.vapi.messages import normalise_type
+from vapi_dev.vapi.messages import normalise_type, raw_type
 
 DEFAULT_KEEP = 10_000
-FLUSH_INTERVAL_S = 0.15  # kill -9 loses at most about this much
-FLUSH_BATCH = 256  # under load the writer is woken this often instead: exchanges held waiting cost memory
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -110,7 +108,7 @@ def _row(ex: Exchange, redactor: HeaderRedactor) -> tuple[Any, ...]:
         _encode(headers),
         _encode(masked) if masked else _NO_PROBLEMS,
         bytes(ex.body),
-        ex.message_type,
+        raw_type(ex),  # as sent; normalised again when read
         ex.call_id,
         int(ex.reply_needed),
         ex.deadline_s,
@@ -270,9 +268,13 @@ class Journal:
         if call_id:
             where.append("call_id = ?")
             args.append(call_id)
-        if type:
-            where.append("message_type = ?")
-            args.append(type)
+        if type:  # 'transcript' also finds 'transcript[transcriptType="final"]'; a bracketed type only itself
+            if "[" in type:
+                where.append("message_type = ?")
+                args.append(type)
+            else:
+                where.append("(message_type = ? OR substr(message_type, 1, ?) = ?)")
+                args.extend([type, len(type) + 1, type + "["])
         cond = ("WHERE " + " AND ".join(where)) if where else ""
         rows = self._query(f"SELECT * FROM exchanges {cond} ORDER BY seq DESC LIMIT ?", [*args, max(0, limit)])
         return rows[::-1]

@@ -8,7 +8,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from vapi_dev.exchange import Event, Exchange, Finished
-from vapi_dev.journal.store import FLUSH_BATCH, FLUSH_INTERVAL_S, Journal, JournalError
+from vapi_dev.journal.store import Journal, JournalError
+
+FLUSH_INTERVAL_S = 0.15  # kill -9 loses at most about this much
+FLUSH_BATCH = 256  # under load the writer is woken this often instead: exchanges held waiting cost memory
 
 
 class JournalSink:

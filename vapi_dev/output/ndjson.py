@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from vapi_dev.exchange import Event, Exchange, Finished, Notice, Pending, Ready, TunnelChanged
 from vapi_dev.output.lines import Redactor
 from vapi_dev.output.threaded import ThreadedSink
+from vapi_dev.vapi.messages import raw_type
 from vapi_dev.vapi.summary import summarize
 
 
@@ -26,7 +27,7 @@ def exchange_record(ex: Exchange, redact: Redactor | None = None) -> dict[str, A
         "method": ex.method,
         "path": ex.path,
         "query": ex.query,
-        "message_type": ex.message_type,
+        "message_type": raw_type(ex),
         "call_id": ex.call_id,
         "reply_needed": ex.reply_needed,
         "deadline_s": ex.deadline_s,
@@ -85,7 +86,7 @@ class NdjsonSink(ThreadedSink):
             return {
                 "event": "pending",
                 "id": ex.id,
-                "message_type": ex.message_type,
+                "message_type": raw_type(ex),
                 "call_id": ex.call_id,
                 "deadline_s": ex.deadline_s,
             }

@@ -43,12 +43,6 @@ def make_console(file: TextIO, color: bool | None) -> Console:
     return Console(file=file, highlight=False, soft_wrap=True, force_terminal=color, no_color=not color)
 
 
-def _raw_type(ex: Exchange) -> str:
-    """message.type as sent (e.g. 'transcript[transcriptType="final"]'), for filters that name it so."""
-    raw = vapi.message_of(ex.payload).get("type")
-    return raw if isinstance(raw, str) else ""
-
-
 class TerminalSink(ThreadedSink):
     """The human stream: a banner, one line per exchange, notices, and -v bodies."""
 
@@ -69,9 +63,9 @@ class TerminalSink(ThreadedSink):
     def wants(self, ex: Exchange) -> bool:
         cfg = self.config
         name = ex.message_type or "http"
-        if cfg.events and name not in cfg.events and _raw_type(ex) not in cfg.events:
+        if cfg.events and name not in cfg.events and (vapi.raw_type(ex) or "") not in cfg.events:
             return False
-        if cfg.exclude and (name in cfg.exclude or _raw_type(ex) in cfg.exclude):
+        if cfg.exclude and (name in cfg.exclude or (vapi.raw_type(ex) or "") in cfg.exclude):
             return False
         return not (cfg.call and not (ex.call_id or "").startswith(cfg.call))
 

@@ -159,11 +159,6 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.flow.resume_writing()
 
-    @property
-    def _write_paused(self) -> bool:
-        """The caller has stopped taking what is written (tests watch for it)."""
-        return self.flow.write_paused
-
     # -- httptools callbacks -------------------------------------------------------------------
 
     def on_message_begin(self) -> None:

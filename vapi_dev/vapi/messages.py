@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vapi_dev.exchange import Exchange
 
 ASSISTANT_REQUEST_DEADLINE_S = 7.5  # fixed by Vapi, not configurable
 
@@ -128,6 +131,18 @@ def read_message(payload: Any) -> tuple[str | None, str | None]:
                 call_id = msg[key]
                 break
     return (mtype or None), call_id
+
+
+def raw_type(ex: Exchange) -> str | None:
+    """message.type as Vapi sent it (e.g. 'transcript[transcriptType="final"]').
+
+    Exchange.message_type is normalised; outputs that record the type (NDJSON, journal, fixtures) keep
+    the spelling Vapi used, so a filter on it keeps working.
+    """
+    if ex.message_type is None:
+        return None
+    raw = read_message(ex.payload)[0]
+    return raw if raw and normalise_type(raw) == ex.message_type else ex.message_type
 
 
 @dataclass(frozen=True)
