@@ -203,11 +203,22 @@ def body_text(body: bytes, show_secrets: bool = True) -> str:
     return json.dumps(obj if show_secrets else redact_payload(obj), indent=2, ensure_ascii=False)
 
 
+def is_json(body: bytes) -> bool:
+    """Whether ``body_text`` shows ``body`` as (re-indented) JSON."""
+    from vapi_dev.exchange import parse_json
+
+    return parse_json(body) is not None or body.strip() == b"null"
+
+
 def print_body(console: Console, body: bytes, show_secrets: bool = False) -> None:
     """Print a body indented as ``body_text`` has it (JSON highlighted on a colour terminal)."""
     from rich.syntax import Syntax
 
+    from vapi_dev.output.lines import printable, printable_json
+
     text = body_text(body, show_secrets)
+    # Pretty JSON has C0 escaped by the encoder and newlines only as layout; any other text is escaped whole.
+    text = printable_json(text) if is_json(body) else printable(text, None)
     if not text:
         console.print("  (empty)", style="dim")
     elif console.is_terminal and not console.no_color and text.lstrip()[:1] in "{[":

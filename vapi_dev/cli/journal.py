@@ -45,7 +45,9 @@ def events(
     import time
 
     from rich.table import Table
+    from rich.text import Text
 
+    from vapi_dev.output.lines import printable
     from vapi_dev.output.ndjson import exchange_record
     from vapi_dev.vapi.summary import summarize
 
@@ -66,13 +68,13 @@ def events(
         cells.append(
             (
                 [
-                    ex.id,
+                    printable(ex.id),
                     time.strftime("%H:%M:%S", time.localtime(ex.received_at)),
-                    ex.message_type or f"{ex.method} {ex.target}",
-                    ex.call_id or "",
-                    status,
+                    printable(ex.message_type or f"{ex.method} {ex.target}"),
+                    printable(ex.call_id or ""),
+                    printable(status),
                     format_ms(ex.duration_ms),
-                    summarize(ex),
+                    printable(summarize(ex)),
                 ],
                 "red" if bad else "",
             )
@@ -84,7 +86,7 @@ def events(
         table.add_column(col, no_wrap=True, min_width=width)
     table.add_column("summary", overflow="fold")
     for row, style in cells:
-        table.add_row(*row, style=style)
+        table.add_row(*(Text(cell) for cell in row), style=style)  # Text: data is never read as markup
     console.print(table)
 
 
@@ -100,6 +102,9 @@ def show(
     import json
     import time
 
+    from rich.text import Text
+
+    from vapi_dev.output.lines import printable
     from vapi_dev.output.ndjson import exchange_record
     from vapi_dev.redact import redact_headers
     from vapi_dev.vapi.messages import type_info
@@ -116,13 +121,13 @@ def show(
         return
     c = stdout_console()
     info = type_info(ex.message_type)
-    c.print(
-        f"[bold]{ex.id}[/]  {ex.method} {ex.target}  {ex.message_type or 'plain HTTP'}"
-        f"{'  (Vapi waits for the reply)' if ex.reply_needed else ''}"
-    )
+    head = Text(printable(ex.id), style="bold")
+    head.append(f"  {printable(ex.method)} {printable(ex.target)}  {printable(ex.message_type or 'plain HTTP')}")
+    head.append("  (Vapi waits for the reply)" if ex.reply_needed else "")
+    c.print(head)
     c.print(
         f"received {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ex.received_at))}"
-        f"  call {ex.call_id or '—'}  → {ex.forward_url or '—'}",
+        f"  call {printable(ex.call_id or '—')}  → {printable(ex.forward_url or '—', None)}",
         markup=False,
     )
     first = None if ex.first_byte is None else ex.first_byte * 1000
@@ -133,21 +138,23 @@ def show(
         markup=False,
     )
     if ex.error:
-        c.print(f"error ({ex.error_kind or 'unknown'}): {ex.error}", style="red", markup=False)
+        c.print(f"error ({ex.error_kind or 'unknown'}): {printable(ex.error, None)}", style="red", markup=False)
     if ex.auth:
-        c.print(f"auth {ex.auth.method}: {'ok' if ex.auth.ok else 'FAILED ' + ex.auth.reason}", markup=False)
+        verdict = "ok" if ex.auth.ok else "FAILED " + printable(ex.auth.reason, None)
+        c.print(f"auth {ex.auth.method}: {verdict}", markup=False)
     for title, headers, body, secrets in (
         ("request", ex.headers, ex.body, show_secrets),
         ("reply", ex.response_headers, ex.response_body, True),
     ):
         c.rule(title)
         for k, v in redact_headers(headers):
-            c.print(f"{k}: {v}", style="dim", markup=False)
+            c.print(f"{printable(k)}: {printable(v, None)}", style="dim", markup=False)
         print_body(c, body, secrets)
     if ex.problems:
         c.rule("problems")
         for p in ex.problems:
-            c.print(f"{p.level}: {p.message} [{p.code}]", style="red" if p.level == "error" else "yellow", markup=False)
+            line = f"{p.level}: {printable(p.message, None)} [{p.code}]"
+            c.print(line, style="red" if p.level == "error" else "yellow", markup=False)
 
 
 # -- replay -----------------------------------------------------------------------------------------
@@ -211,6 +218,7 @@ def replay(
 
     from vapi_dev.exchange import parse_json
     from vapi_dev.journal.fixtures import Request
+    from vapi_dev.output.lines import printable
     from vapi_dev.vapi.contracts import check_reply
 
     auth = auth_config(secret, bearer, hmac_secret)
@@ -264,7 +272,8 @@ def replay(
     if new.problems:
         c.rule("problems")
         for p in new.problems:
-            c.print(f"{p.level}: {p.message} [{p.code}]", style="red" if p.level == "error" else "yellow", markup=False)
+            line = f"{p.level}: {printable(p.message, None)} [{p.code}]"
+            c.print(line, style="red" if p.level == "error" else "yellow", markup=False)
     elif ex.message_type:
         c.print("reply contract: ok")
 

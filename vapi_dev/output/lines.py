@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable
 from datetime import datetime
@@ -36,6 +37,46 @@ NOTICE_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 REPLY_MARK = "↩"  # Vapi waits for this reply
 
 Redactor = Callable[[Exchange], tuple[Any, Any]]  # (request view, reply view) safe to print
+
+
+FIELD_LIMIT = 200  # characters of one untrusted field (type, path, summary) shown on a line
+
+# C0 controls, DEL and C1 controls: anything that could move the cursor, retitle the window, ring, erase
+# or start an escape sequence. Text from the network or the app is shown with these escaped.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group()
+    return _NAMED.get(c) or f"\\x{ord(c):02x}"
+
+
+def printable(text: str, limit: int | None = FIELD_LIMIT) -> str:
+    """``text`` safe for a terminal: cut to ``limit`` characters with an ellipsis (None: whole), and
+    every control character shown escaped (``\\x1b``, ``\\n``)."""
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _CONTROL.sub(_escape, text)
+
+
+_C1 = re.compile("[\x7f-\x9f]")
+
+
+def printable_json(text: str) -> str:
+    """JSON text (C0 already escaped by the encoder, newlines only as layout) with DEL and C1 escaped."""
+    return _C1.sub(_escape, text) if _C1.search(text) else text
+
+
+def printable_data(obj: Any) -> Any:
+    """A JSON tree whose strings carry no DEL or C1 control (JSON escapes C0 itself, but not these)."""
+    if isinstance(obj, str):
+        return _C1.sub(_escape, obj) if _C1.search(obj) else obj
+    if isinstance(obj, dict):
+        return {printable_data(k): printable_data(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [printable_data(v) for v in obj]
+    return obj
 
 
 def human_bytes(n: int) -> str:
@@ -109,7 +150,7 @@ def exchange_line(ex: Exchange) -> Text:
     """The one-line view of a finished exchange."""
     info = vapi.type_info(ex.message_type)
     line = Text(clock(ex.received_at) + " ", style="dim")
-    line.append(f"{short_call(ex.call_id):<8} ", style=call_style(ex.call_id))
+    line.append(f"{printable(short_call(ex.call_id)):<8} ", style=call_style(ex.call_id))
     if ex.message_type:
         name = ex.message_type
         style = CATEGORY_STYLE.get(info.category, "white")
@@ -117,7 +158,7 @@ def exchange_line(ex: Exchange) -> Text:
         name = f"{ex.method} {ex.target}"
         style = "white"
     mark = f" {REPLY_MARK}" if ex.reply_needed else ""
-    line.append(f"{name}{mark}".ljust(30) + " ", style=style)
+    line.append(f"{printable(name)}{mark}".ljust(30) + " ", style=style)
     status = str(ex.status) if ex.status is not None else "---"
     line.append(f"{status:>3} ", style=status_style(ex))
     ms = ex.duration_ms
@@ -129,7 +170,7 @@ def exchange_line(ex: Exchange) -> Text:
         line.append("fallback answered ", style="bold yellow")
     summary = summarize(ex) if ex.message_type else ""
     if summary:
-        line.append(summary)
+        line.append(printable(summary))
     return line
 
 
@@ -137,15 +178,16 @@ def detail_lines(ex: Exchange) -> list[tuple[str, str]]:
     """Error, auth and problem lines shown under an exchange."""
     out: list[tuple[str, str]] = []
     if ex.error:
-        out.append((f"✗ {ex.error}", "bold red"))
+        out.append((f"✗ {printable(ex.error, None)}", "bold red"))
     if ex.auth is not None and not ex.auth.ok:
-        out.append((f"✗ authentication failed: {ex.auth.reason}", "red"))
+        out.append((f"✗ authentication failed: {printable(ex.auth.reason, None)}", "red"))
     for p in ex.problems:
         mark = "✗" if p.level == "error" else "⚠"
-        out.append((f"{mark} {p.message}", "red" if p.level == "error" else "yellow"))
+        out.append((f"{mark} {printable(p.message, None)}", "red" if p.level == "error" else "yellow"))
     if ex.message_type == "end-of-call-report" and not ex.error:
         msg = vapi.message_of(ex.payload)
-        out.append((f"■ call {short_call(ex.call_id)} ended: {end_of_call_summary(msg)}", "bold blue"))
+        ended = printable(end_of_call_summary(msg), None)
+        out.append((f"■ call {printable(short_call(ex.call_id))} ended: {ended}", "bold blue"))
     return out
 
 

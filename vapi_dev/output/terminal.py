@@ -24,6 +24,8 @@ from vapi_dev.output.lines import (
     detail_lines,
     exchange_line,
     is_chatty,
+    printable,
+    printable_data,
     short_call,
     truncate,
 )
@@ -149,14 +151,14 @@ class TerminalSink(ThreadedSink):
         counts = Counter((ex.message_type or "?") for ex in items)
         calls = {short_call(ex.call_id) for ex in items}
         line = Text(clock(items[-1].received_at) + " ", style="dim")
-        line.append(", ".join(f"{n}× {t}" for t, n in counts.most_common()), style="cyan dim")
-        line.append(f"  (call {', '.join(sorted(calls))}; --all shows each)", style="dim")
+        line.append(", ".join(f"{n}× {printable(t)}" for t, n in counts.most_common()), style="cyan dim")
+        line.append(f"  (call {printable(', '.join(sorted(calls)))}; --all shows each)", style="dim")
         self.console.print(line)
 
     def _pending(self, ex: Exchange) -> None:
         line = Text(clock(time.time()) + " ", style="dim")
-        line.append(f"{short_call(ex.call_id):<8} ", style=call_style(ex.call_id))
-        line.append(f"{ex.message_type or ex.method} {REPLY_MARK} ", style="bold magenta")
+        line.append(f"{printable(short_call(ex.call_id)):<8} ", style=call_style(ex.call_id))
+        line.append(f"{printable(ex.message_type or ex.method)} {REPLY_MARK} ", style="bold magenta")
         waited = time.monotonic() - ex.started
         line.append(
             f"… still waiting for your app ({waited:.1f} s of the {ex.deadline_s:g} s deadline)", style="yellow"
@@ -165,7 +167,7 @@ class TerminalSink(ThreadedSink):
 
     def _summary(self, items: Sequence[Exchange]) -> None:
         counts = Counter((ex.message_type or f"{ex.method} {ex.path}", ex.status or 0) for ex in items)
-        parts = ", ".join(f"{n}× {t} {s}" for (t, s), n in counts.most_common(4))
+        parts = ", ".join(f"{n}× {printable(t)} {s}" for (t, s), n in counts.most_common(4))
         if len(counts) > 4:
             parts += ", …"
         line = Text(clock(time.time()) + " ", style="dim")
@@ -180,12 +182,12 @@ class TerminalSink(ThreadedSink):
             self.console.print(Text(f"    {label}:", style="dim"))
             if isinstance(view, (dict, list)):
                 data = view if self.config.full else truncate(view)
-                self.console.print(JSON.from_data(data, indent=2), soft_wrap=True)
+                self.console.print(JSON.from_data(printable_data(data), indent=2), soft_wrap=True)
             else:
                 text = str(view)
                 if not self.config.full and len(text) > 2000:
                     text = text[:2000] + f"… ({len(text)} chars)"
-                self.console.print(Text(text), soft_wrap=True)
+                self.console.print(Text(printable(text, None)), soft_wrap=True)
 
     def _other(self, event: Event) -> None:
         if isinstance(event, Ready):
@@ -194,9 +196,12 @@ class TerminalSink(ThreadedSink):
         elif isinstance(event, TunnelChanged):
             if event.up:
                 self.console.print(
-                    Text(f"tunnel restored: {event.public_url}  {event.reason}".rstrip(), style="bold green")
+                    Text(
+                        printable(f"tunnel restored: {event.public_url}  {event.reason}".rstrip(), None),
+                        style="bold green",
+                    )
                 )
             else:
-                self.console.print(Text(f"tunnel lost: {event.reason} — restoring…", style="bold red"))
+                self.console.print(Text(printable(f"tunnel lost: {event.reason} — restoring…", None), style="bold red"))
         elif isinstance(event, Notice):
-            self.console.print(Text(event.text, style=NOTICE_STYLE.get(event.level, "")))
+            self.console.print(Text(printable(event.text, None), style=NOTICE_STYLE.get(event.level, "")))
