@@ -66,3 +66,10 @@ async def test_stream_escapes_control_characters_even_when_refused(fake_app: tup
         assert "[/]" in r.stdout, args  # markup in data is shown literally
     shown = run_cli("show", "last", env={"NO_COLOR": "1", "COLUMNS": "200"}).stdout
     assert "[link=https://evil.example]name[/link]" in shown and "\\x1b]0;pwned\\x07" in shown
+    replay_env = {"NO_COLOR": "1", "COLUMNS": "200"}
+    replayed = await asyncio.to_thread(run_cli, "replay", "last", "--to", base + "/tool", env=replay_env)
+    assert "Traceback" not in replayed.stderr and "replayed" in replayed.stdout, replayed.stderr
+    _no_control(replayed.stdout + replayed.stderr)
+    missing = run_cli("show", f"ex_{CSI_CLEAR}", env={"NO_COLOR": "1"})
+    assert missing.returncode == 2 and "error:" in missing.stderr
+    _no_control(missing.stderr)

@@ -68,10 +68,11 @@ def report(message: str) -> None:
     """
     from rich.text import Text
 
+    from vapi_dev.output.lines import printable
     from vapi_dev.output.terminal import make_console
 
     line = Text("error: ", style="bold red")
-    line.append(message)
+    line.append(printable(message, None))  # messages quote paths, URLs and values from files or the network
     make_console(sys.stderr, None).print(line, soft_wrap=True)
 
 

@@ -252,7 +252,9 @@ def replay(
     )
     new.problems = check_reply(new)
     c = stdout_console()
-    c.print(f"replayed {ex.id} ({ex.message_type or 'plain HTTP'}) → {url}", markup=False)
+    c.print(
+        f"replayed {printable(ex.id)} ({printable(ex.message_type or 'plain HTTP')}) → {printable(url)}", markup=False
+    )
     table = Table(box=None, pad_edge=False)
     for col in ("", "recorded", "now"):
         table.add_column(col)
@@ -268,7 +270,7 @@ def replay(
         c.rule("reply body diff")
         for line in lines:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
-            c.print(line, style=style, markup=False, highlight=False)
+            c.print(printable(line, None), style=style, markup=False, highlight=False)
     if new.problems:
         c.rule("problems")
         for p in new.problems:

@@ -79,7 +79,10 @@ def trigger(
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Send a realistic sample of a Vapi server message (or a whole call) and show the reply."""
+    from rich.text import Text
+
     from vapi_dev.journal.fixtures import load_requests, payload_request
+    from vapi_dev.output.lines import printable
     from vapi_dev.vapi.samples import call_sequence, sample
 
     c = stdout_console()
@@ -109,6 +112,9 @@ def trigger(
         url = target_url(to, req.path, req.query)
         reply = send(req, url, auth, timeout, hint)
         style = "green" if 200 <= reply.status < 300 else "red"
-        c.print(f"→ {req.label or req.method + ' ' + req.path}  [{style}]{reply.status}[/]  {format_ms(reply.ms)}")
+        line = Text(f"→ {printable(req.label or req.method + ' ' + req.path)}  ")
+        line.append(str(reply.status), style=style)
+        line.append(f"  {format_ms(reply.ms)}")
+        c.print(line)
         if len(reqs) == 1:
             print_body(c, reply.body, show_secrets=True)
