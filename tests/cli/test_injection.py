@@ -70,6 +70,6 @@ async def test_stream_escapes_control_characters_even_when_refused(fake_app: tup
     replayed = await asyncio.to_thread(run_cli, "replay", "last", "--to", base + "/tool", env=replay_env)
     assert "Traceback" not in replayed.stderr and "replayed" in replayed.stdout, replayed.stderr
     _no_control(replayed.stdout + replayed.stderr)
-    missing = run_cli("show", f"ex_{CSI_CLEAR}", env={"NO_COLOR": "1"})
-    assert missing.returncode == 2 and "error:" in missing.stderr
+    missing = run_cli("trigger", "--file", f"/nonexistent/{CSI_CLEAR}.json", env={"NO_COLOR": "1"})
+    assert missing.returncode == 2 and "cannot read /nonexistent/\\x1b[2J.json" in missing.stderr
     _no_control(missing.stderr)
