@@ -117,6 +117,27 @@ async def test_hmac_and_enforce_auth_never_forwards_failures(cli: Any) -> None:
         await runner.cleanup()
 
 
+async def test_stale_hmac_timestamp_is_refused_as_a_replay(cli: Any) -> None:
+    runner, base, seen = await _bad_tool_app()
+    try:
+        proc = cli("listen", base, "--port", "0", "--json", "--hmac-secret", "hmac-key", "--enforce-auth")
+        ready = await asyncio.to_thread(proc.read_json_line)
+        old = str(int(time.time()) - 3600)  # a request captured an hour ago and sent again
+        replayed = {"x-signature": _vapi_hmac("hmac-key", old, BODY), "x-timestamp": old}
+        r = await post(ready["local_url"], BODY, replayed)
+        assert r.status == 401 and seen == []
+        line = await asyncio.to_thread(proc.read_json_line)
+        assert not line["auth"]["ok"] and "3600 s old" in line["auth"]["reason"]
+        await asyncio.to_thread(proc.interrupt)
+        lenient = cli("listen", base, "--port", "0", "--json", "--hmac-secret", "hmac-key", "--hmac-max-skew", "0")
+        ready = await asyncio.to_thread(lenient.read_json_line)
+        assert (await post(ready["local_url"], BODY, replayed)).status == 200
+        assert (await asyncio.to_thread(lenient.read_json_line))["auth"]["ok"]
+        await asyncio.to_thread(lenient.interrupt)
+    finally:
+        await runner.cleanup()
+
+
 async def test_fallback_answers_valid_reply_when_app_is_down(cli: Any) -> None:
     proc = cli("listen", str(free_port()), "--port", "0", "--json", "--fallback")
     ready = await asyncio.to_thread(proc.read_json_line)

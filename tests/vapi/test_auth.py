@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import itertools
 import json
+import time
 
 import pytest
 
@@ -27,7 +29,9 @@ def vapi_hmac(key: bytes, algorithm: str, message: bytes, *, encoding: str = "he
 
 
 def check(cfg: AuthConfig, headers: Headers, *, body: bytes = BODY, url: str = URL) -> AuthResult:
-    result = verify(cfg, method="POST", url=url, headers=headers, body=body)
+    """verify() for the signature tests, whose timestamps are fixed (2025): the replay window is off here
+    and tested on its own below."""
+    result = verify(dataclasses.replace(cfg, hmac_max_skew=0), method="POST", url=url, headers=headers, body=body)
     assert result is not None
     return result
 
@@ -342,3 +346,39 @@ def test_secret_values_and_header_names() -> None:
     assert cfg.enabled and cfg.methods == ["secret", "bearer", "hmac"]
     assert cfg.secret_header_names() == ["X-Vapi-Secret", "X-Token", "Sig"]
     assert AuthConfig().secret_values() == []
+
+
+def _signed(ts: str) -> Headers:
+    return [("x-signature", vapi_hmac(HMAC_KEY.encode(), "sha256", f"{ts}.".encode() + BODY)), ("x-timestamp", ts)]
+
+
+def test_hmac_replay_window() -> None:
+    cfg = AuthConfig(hmac_secret=HMAC_KEY)  # default window: 300 s
+    now = int(time.time())
+
+    def result(ts: str, c: AuthConfig = cfg) -> AuthResult:
+        r = verify(c, method="POST", url=URL, headers=_signed(ts), body=BODY)
+        assert r is not None
+        return r
+
+    assert result(str(now)).ok and result(str(now - 200)).ok
+    assert result(str(now * 1000)).ok  # milliseconds, the unit Vapi's other timestamps use
+    stale = result(str(now - 3600))
+    assert not stale.ok and "x-timestamp is 3600 s old, more than 300 s" in stale.reason
+    assert "--hmac-max-skew" in stale.reason
+    future = result(str((now + 900) * 1000))
+    assert not future.ok and "in the future" in future.reason
+    for bad in ("soon", "nan", "inf", ""):
+        r = result(bad)
+        assert not r.ok and "x-timestamp is not a number" in r.reason, bad
+    missing = verify(cfg, method="POST", url=URL, headers=_signed(str(now))[:1], body=BODY)
+    assert missing is not None and not missing.ok and "no x-timestamp header" in missing.reason
+    assert result(str(now - 3600), dataclasses.replace(cfg, hmac_max_skew=0)).ok  # 0 turns it off
+    assert result(str(now - 3600), dataclasses.replace(cfg, hmac_max_skew=7200)).ok
+
+
+def test_duplicate_secret_header_is_an_auth_failure() -> None:
+    r = check(AuthConfig(secret=SECRET), [("X-Vapi-Secret", SECRET), ("x-vapi-secret", "something-else")])
+    assert not r.ok and "more than one X-Vapi-Secret header" in r.reason
+    r = check(AuthConfig(secret=SECRET), [("X-Vapi-Secret", SECRET), ("X-Vapi-Secret", SECRET)])
+    assert not r.ok

@@ -339,6 +339,17 @@ def listen(
             rich_help_panel=AUTH,
         ),
     ] = False,
+    hmac_max_skew: Annotated[
+        float,
+        typer.Option(
+            "--hmac-max-skew",
+            envvar="VAPI_DEV_HMAC_MAX_SKEW",
+            min=0,
+            metavar="SECONDS",
+            help="Refuse a signed request whose timestamp is further than this from now (a replay); 0: no check.",
+            rich_help_panel=AUTH,
+        ),
+    ] = 300.0,
     journal: Annotated[
         Path | None,
         typer.Option(
@@ -405,6 +416,7 @@ def listen(
         hmac_encoding=hmac_encoding,
         hmac_prefix=hmac_prefix,
         hmac_secret_is_base64=hmac_secret_base64,
+        hmac_max_skew=hmac_max_skew,
         enforce=enforce_auth,
     )
     auth_cfg.validate()

@@ -24,6 +24,10 @@ class AuthConfigError(VapiDevError):
     exit_status = ExitStatus.USAGE
 
 
+DEFAULT_MAX_SKEW_S = 300.0  # a signed request older (or newer) than this may be a replay
+_MS_THRESHOLD = 100_000_000_000  # timestamps above this are epoch milliseconds (the unit is undocumented)
+
+
 @dataclass(frozen=True)
 class AuthConfig:
     """What Vapi is configured to send; mirrors the dashboard's credential settings."""
@@ -40,6 +44,7 @@ class AuthConfig:
     hmac_encoding: str = "hex"  # hex | base64
     hmac_prefix: str = ""
     hmac_secret_is_base64: bool = False
+    hmac_max_skew: float = DEFAULT_MAX_SKEW_S  # a signed timestamp further from now is refused; 0: no check
     enforce: bool = False
 
     @property
@@ -142,6 +147,9 @@ def _check_secret(cfg: AuthConfig, headers: Headers) -> str:
     got = header(headers, SECRET_HEADER)
     if got is None:
         return f"no {SECRET_HEADER} header (is the secret set on the assistant, phone number or tool?)"
+    wanted = SECRET_HEADER.lower()
+    if sum(1 for k, _ in headers if k.lower() == wanted) > 1:  # an app may read another one than we check
+        return f"more than one {SECRET_HEADER} header"
     if not _same(got, cfg.secret or ""):
         return f"{SECRET_HEADER} does not match the configured secret"
     return ""
@@ -188,6 +196,27 @@ def _check_hmac(cfg: AuthConfig, *, method: str, url: str, headers: Headers, bod
             f"{sig_name} does not match HMAC-{cfg.hmac_algorithm.upper()} "
             f"({cfg.hmac_encoding}) of '{cfg.hmac_payload_format}'; check the secret, payload format"
             + (" and that {url} is the public URL" if "{url}" in cfg.hmac_payload_format else "")
+        )
+    if cfg.hmac_max_skew > 0 and "{timestamp}" in cfg.hmac_payload_format:
+        return _check_skew(ts_name, ts or "", cfg.hmac_max_skew, time.time())
+    return ""
+
+
+def _check_skew(name: str, ts: str, max_skew: float, now: float) -> str:
+    """A signed timestamp too far from now is a replayed (or badly delayed) request."""
+    try:
+        value = float(ts.strip())
+    except ValueError:
+        return f"{name} is not a number"
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"{name} is not a number"
+    seconds = value / 1000 if abs(value) >= _MS_THRESHOLD else value
+    off = seconds - now
+    if abs(off) > max_skew:
+        when = "old" if off < 0 else "in the future"
+        return (
+            f"{name} is {abs(off):.0f} s {when}, more than {max_skew:g} s: a replayed or delayed request? "
+            "(--hmac-max-skew sets the window, 0 turns the check off)"
         )
     return ""
 
