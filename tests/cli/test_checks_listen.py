@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 
@@ -127,7 +128,7 @@ async def test_stale_hmac_timestamp_is_refused_as_a_replay(cli: Any) -> None:
         r = await post(ready["local_url"], BODY, replayed)
         assert r.status == 401 and seen == []
         line = await asyncio.to_thread(proc.read_json_line)
-        assert not line["auth"]["ok"] and "3600 s old" in line["auth"]["reason"]
+        assert not line["auth"]["ok"] and re.search(r"360[0-9] s old", line["auth"]["reason"])
         await asyncio.to_thread(proc.interrupt)
         lenient = cli("listen", base, "--port", "0", "--json", "--hmac-secret", "hmac-key", "--hmac-max-skew", "0")
         ready = await asyncio.to_thread(lenient.read_json_line)
