@@ -47,6 +47,19 @@ HmacOpt = Annotated[
         show_default=False,
     ),
 ]
+FROM_FILE = "Read it from a file (- for standard input), which keeps it out of the process list."
+SecretFileOpt = Annotated[
+    Path | None,
+    typer.Option("--secret-file", metavar="FILE", help=f"--secret's value. {FROM_FILE}", show_default=False),
+]
+BearerFileOpt = Annotated[
+    Path | None,
+    typer.Option("--bearer-file", metavar="FILE", help=f"--bearer's token. {FROM_FILE}", show_default=False),
+]
+HmacFileOpt = Annotated[
+    Path | None,
+    typer.Option("--hmac-secret-file", metavar="FILE", help=f"--hmac-secret's key. {FROM_FILE}", show_default=False),
+]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for each reply.")]
 
 P = ParamSpec("P")
@@ -126,10 +139,41 @@ def get_exchange(journal: Journal, key: str) -> Exchange:
     return ex
 
 
-def auth_config(secret: str | None, bearer: str | None, hmac_secret: str | None) -> AuthConfig:
-    """The validated credentials to send with --secret, --bearer and --hmac-secret."""
+def credential(value: str | None, file: Path | None, option: str) -> str | None:
+    """A credential given as ``option`` (or its environment variable), or read from ``option``-file.
+
+    A file holds the value alone; one trailing newline is dropped. ``-`` reads standard input.
+    """
+    if file is None:
+        return value
+    if value:
+        fail(
+            f"give {option} or {option}-file, not both (the environment variable counts as {option}).", ExitStatus.USAGE
+        )
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        fail(f"cannot read {option}-file {file} ({why}).", ExitStatus.USAGE)
+    text = text[:-1] if text.endswith("\n") else text
+    text = text[:-1] if text.endswith("\r") else text
+    if not text.strip():
+        fail(f"{option}-file {file} is empty.", ExitStatus.USAGE)
+    return text
+
+
+def auth_config(
+    secret: str | None,
+    bearer: str | None,
+    hmac_secret: str | None,
+    files: tuple[Path | None, Path | None, Path | None] = (None, None, None),
+) -> AuthConfig:
+    """The validated credentials to send with --secret, --bearer and --hmac-secret (or their -file forms)."""
     from vapi_dev.vapi.auth import AuthConfig
 
+    secret = credential(secret, files[0], "--secret")
+    bearer = credential(bearer, files[1], "--bearer")
+    hmac_secret = credential(hmac_secret, files[2], "--hmac-secret")
     cfg = AuthConfig(secret=secret, bearer=bearer, hmac_secret=hmac_secret)
     cfg.validate()
     return cfg

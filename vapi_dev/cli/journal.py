@@ -11,9 +11,12 @@ import typer
 
 from vapi_dev.cli import trigger as cli_trigger
 from vapi_dev.cli.common import (
+    BearerFileOpt,
     BearerOpt,
+    HmacFileOpt,
     HmacOpt,
     JournalOpt,
+    SecretFileOpt,
     SecretOpt,
     TimeoutOpt,
     auth_config,
@@ -209,6 +212,9 @@ def replay(
     secret: SecretOpt = None,
     bearer: BearerOpt = None,
     hmac_secret: HmacOpt = None,
+    secret_file: SecretFileOpt = None,
+    bearer_file: BearerFileOpt = None,
+    hmac_secret_file: HmacFileOpt = None,
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Send a recorded request to the app again and compare the replies."""
@@ -221,7 +227,7 @@ def replay(
     from vapi_dev.output.lines import printable
     from vapi_dev.vapi.contracts import check_reply
 
-    auth = auth_config(secret, bearer, hmac_secret)
+    auth = auth_config(secret, bearer, hmac_secret, (secret_file, bearer_file, hmac_secret_file))
     ex = get_exchange(open_journal(journal), key)
     if to:
         url = target_url(to, ex.path, ex.query)

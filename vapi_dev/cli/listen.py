@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vapi_dev.cli.common import fail
+from vapi_dev.cli.common import FROM_FILE, credential, fail
 from vapi_dev.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TARGET
 from vapi_dev.errors import ExitStatus
 from vapi_dev.vapi import DEFAULT_API_URL
@@ -372,6 +372,20 @@ def listen(
             rich_help_panel=AUTH,
         ),
     ] = False,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option("--secret-file", metavar="FILE", help=f"--secret's value. {FROM_FILE}", rich_help_panel=AUTH),
+    ] = None,
+    bearer_file: Annotated[
+        Path | None,
+        typer.Option("--bearer-file", metavar="FILE", help=f"--bearer's token. {FROM_FILE}", rich_help_panel=AUTH),
+    ] = None,
+    hmac_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--hmac-secret-file", metavar="FILE", help=f"--hmac-secret's key. {FROM_FILE}", rich_help_panel=AUTH
+        ),
+    ] = None,
 ) -> None:
     """Receive Vapi events, forward them to your local app, relay its replies and show them live."""
     from vapi_dev.config import Config, parse_target
@@ -380,6 +394,9 @@ def listen(
     from vapi_dev.vapi.auth import AuthConfig
     from vapi_dev.wiring.hook import WiringConfig
 
+    secret = credential(secret, secret_file, "--secret")
+    bearer = credential(bearer, bearer_file, "--bearer")
+    hmac_secret = credential(hmac_secret, hmac_secret_file, "--hmac-secret")
     if target and forward_to and target != forward_to:
         fail("give the target once: either as TARGET or with --forward-to", ExitStatus.USAGE)
     parsed = parse_target(target or forward_to or DEFAULT_TARGET)

@@ -9,8 +9,11 @@ import typer
 
 from vapi_dev.cli.common import (
     DEFAULT_TRIGGER_URL,
+    BearerFileOpt,
     BearerOpt,
+    HmacFileOpt,
     HmacOpt,
+    SecretFileOpt,
     SecretOpt,
     TimeoutOpt,
     auth_config,
@@ -76,6 +79,9 @@ def trigger(
     secret: SecretOpt = None,
     bearer: BearerOpt = None,
     hmac_secret: HmacOpt = None,
+    secret_file: SecretFileOpt = None,
+    bearer_file: BearerFileOpt = None,
+    hmac_secret_file: HmacFileOpt = None,
     timeout: TimeoutOpt = 30.0,
 ) -> None:
     """Send a realistic sample of a Vapi server message (or a whole call) and show the reply."""
@@ -89,7 +95,7 @@ def trigger(
     if list_:
         _list_types(c)
         return
-    auth = auth_config(secret, bearer, hmac_secret)
+    auth = auth_config(secret, bearer, hmac_secret, (secret_file, bearer_file, hmac_secret_file))
     if file is not None:
         try:
             raw = file.read_bytes()
