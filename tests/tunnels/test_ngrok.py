@@ -101,6 +101,8 @@ async def test_public_url_reaches_receiver_and_stop_leaves_no_agent(
 
     pid = tunnel.agent_pid
     assert pid is not None and pids(agent.pidfile) == [pid]
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert TOKEN.encode() not in b" ".join(argv) and b"--authtoken" not in argv  # not visible in `ps`
     await tunnel.stop()
     assert await wait_gone(pid)
     assert tunnel.agent_pid is None

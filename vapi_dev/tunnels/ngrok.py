@@ -172,7 +172,7 @@ class NgrokTunnel:
         report("ngrok agent installed.")
 
     def _make_pconf(self, version: str) -> conf.PyngrokConfig:
-        return conf.PyngrokConfig(
+        pconf = conf.PyngrokConfig(
             ngrok_path=self._path,
             config_path=self._config_path,
             auth_token=self._cfg.ngrok_authtoken,  # None → pyngrok reads NGROK_AUTHTOKEN, else the file
@@ -182,6 +182,12 @@ class NgrokTunnel:
             startup_timeout=max(1, math.ceil(self._cfg.startup_timeout)),
             config_version=version,
         )
+        if version != "2" and pconf.auth_token:
+            # pyngrok would pass the token as `--authtoken T`, where `ps` shows it to every user. The v3 agent
+            # reads NGROK_AUTHTOKEN from the environment it inherits from us instead (v2 agents do not).
+            os.environ["NGROK_AUTHTOKEN"] = pconf.auth_token
+            pconf.auth_token = None
+        return pconf
 
     def _on_log(self, log: NgrokLog) -> None:
         # Called on pyngrok's threads; deque.append is atomic.
