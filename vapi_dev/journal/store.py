@@ -203,6 +203,11 @@ class Journal:
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._db.execute("SELECT seq FROM exchanges LIMIT 1").fetchall()
+            if create:  # a listener is about to write: find damaged pages now, not halfway through a call
+                verdict = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
+                if verdict != "ok":
+                    detail = "; ".join(line for line in str(verdict).splitlines() if not line.startswith("***"))
+                    raise sqlite3.DatabaseError(f"integrity check: {detail}")
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise JournalError(
