@@ -155,3 +155,15 @@ def test_unknown_filter_type_is_warned_about() -> None:
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=15)
     assert notice["event"] == "notice" and "tool-call" in notice["text"]
+
+
+def test_banner_is_honest_about_who_can_reach_the_receiver(cli: Any) -> None:
+    """Bound to every interface (only loopback is ever sent to), the banner warns instead of saying local."""
+    for host, open_ in (("0.0.0.0", True), ("127.0.0.1", False)):
+        proc = cli("listen", "3000", "--host", host, "--port", "0", "--tunnel", "none", "--json")
+        ready = proc.read_json_line()
+        assert ready["event"] == "ready"
+        _code, out, err = proc.interrupt()
+        text = json.dumps(ready) + out + err
+        assert ("open to your network" in text) is open_, text
+        assert ("only this machine can reach the receiver" in text) is (not open_), text

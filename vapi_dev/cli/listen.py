@@ -518,8 +518,10 @@ def run_listen(config: Config) -> int:
             ExitStatus.USAGE,
         )
     note = getattr(tunnel, "notice", None)
+    loopback = _is_loopback(config.host)
     if isinstance(tunnel, tunnels.NoTunnel) and note is None:
-        note = "no tunnel (--tunnel none): only this machine can reach the receiver"
+        reach = "only this machine can reach the receiver" if loopback else "no public URL"
+        note = f"no tunnel (--tunnel none): {reach}"
     session = Session(
         config,
         bus,
@@ -527,6 +529,14 @@ def run_listen(config: Config) -> int:
         tunnel_note=note,
         on_ready=spinner.stop,
     )
+    if not loopback:
+        session.notice(
+            Notice(
+                "warning",
+                f"--host {config.host}: the receiver is open to your network, not only to this machine; anyone "
+                "who can reach it can send requests to your app (--enforce-auth refuses unsigned ones)",
+            )
+        )
     unknown = sorted(t for t in config.events | config.exclude if vapi.type_info(t).name == "unknown" and t != "http")
     if unknown:
         session.notice(
@@ -539,6 +549,18 @@ def run_listen(config: Config) -> int:
     # A ListenError, TunnelError or VapiApiError ends the run after _main has stopped the spinner and closed
     # the sinks; `guarded` reports it.
     return asyncio.run(_main(session, bus, spinner))
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the receiver reachable from this machine only."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any interface
 
 
 class Spinner:
