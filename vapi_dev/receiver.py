@@ -179,7 +179,7 @@ class Receiver:
             ex.forward_url += "?"  # "/p?" reaches the app as sent
         if self.verifier is not None:
             ex.auth = self.verifier(ex)
-            if ex.auth is not None and not ex.auth.ok and getattr(self.config.auth, "enforce", False):
+            if ex.auth is not None and not ex.auth.ok and self.config.auth is not None and self.config.auth.enforce:
                 denied = json_error(401, "unauthorized", f"vapi-dev rejected the request: {ex.auth.reason}")
                 ex.error_kind = "auth"
                 ex.error = f"not forwarded: authentication failed ({ex.auth.reason})"

@@ -235,8 +235,8 @@ def send(req: Request, url: str, auth: AuthConfig, timeout: float, hint: str) ->
         fail(f"the request to {url} failed ({exc.__class__.__name__}: {exc}).")
 
 
-def body_text(body: bytes, show_secrets: bool = True) -> str:
-    """Pretty JSON when the body is JSON, else the text (undecodable bytes replaced)."""
+def _body_view(body: bytes, show_secrets: bool) -> tuple[str, bool]:
+    """(text, is_json): pretty JSON when the body is JSON, else the text (undecodable bytes replaced)."""
     import json
 
     from vapi_dev.redact import redact_payload
@@ -244,15 +244,13 @@ def body_text(body: bytes, show_secrets: bool = True) -> str:
     try:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return body.decode("utf-8", "replace")
-    return json.dumps(obj if show_secrets else redact_payload(obj), indent=2, ensure_ascii=False)
+        return body.decode("utf-8", "replace"), False
+    return json.dumps(obj if show_secrets else redact_payload(obj), indent=2, ensure_ascii=False), True
 
 
-def is_json(body: bytes) -> bool:
-    """Whether ``body_text`` shows ``body`` as (re-indented) JSON."""
-    from vapi_dev.exchange import parse_json
-
-    return parse_json(body) is not None or body.strip() == b"null"
+def body_text(body: bytes, show_secrets: bool = True) -> str:
+    """Pretty JSON when the body is JSON, else the text (undecodable bytes replaced)."""
+    return _body_view(body, show_secrets)[0]
 
 
 def print_body(console: Console, body: bytes, show_secrets: bool = False) -> None:
@@ -261,9 +259,9 @@ def print_body(console: Console, body: bytes, show_secrets: bool = False) -> Non
 
     from vapi_dev.output.lines import printable, printable_json
 
-    text = body_text(body, show_secrets)
+    text, is_json = _body_view(body, show_secrets)
     # Pretty JSON has C0 escaped by the encoder and newlines only as layout; any other text is escaped whole.
-    text = printable_json(text) if is_json(body) else printable(text, None)
+    text = printable_json(text) if is_json else printable(text, None)
     if not text:
         console.print("  (empty)", style="dim")
     elif console.is_terminal and not console.no_color and text.lstrip()[:1] in "{[":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -208,7 +209,7 @@ def _check_skew(name: str, ts: str, max_skew: float, now: float) -> str:
         value = float(ts.strip())
     except ValueError:
         return f"{name} is not a number"
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return f"{name} is not a number"
     seconds = value / 1000 if abs(value) >= _MS_THRESHOLD else value
     off = seconds - now
