@@ -14,7 +14,7 @@ from typing import Any
 
 from vapi_dev.config import data_file
 from vapi_dev.errors import VapiDevError
-from vapi_dev.exchange import AuthResult, Exchange, Headers, Problem
+from vapi_dev.exchange import AuthResult, Exchange, Headers, Problem, parse_json
 from vapi_dev.redact import HeaderRedactor
 from vapi_dev.vapi.messages import normalise_type, raw_type
 
@@ -132,10 +132,7 @@ def _row(ex: Exchange, redactor: HeaderRedactor) -> tuple[Any, ...]:
 def _exchange(row: sqlite3.Row) -> Exchange:
     """Rebuild an Exchange; monotonic times become offsets from 0 so durations still work."""
     body = bytes(row["body"])
-    try:
-        payload: Any = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
-        payload = None
+    payload = parse_json(body)
     auth = json.loads(row["auth"]) if row["auth"] else None
     return Exchange(
         id=row["id"],
