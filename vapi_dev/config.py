@@ -37,6 +37,21 @@ def data_file(name: str, kind: Literal["data", "state"] = "data") -> Path:
     return Path(folder("vapi-dev")) / name
 
 
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """``"1MB"``, ``"512kB"``, ``"2MiB"`` or a number of bytes, as bytes (kB/MB/GB are powers of 1000, as
+    vapi-dev prints sizes; KiB/MiB/GiB powers of 1024). Raises ValueError with a sentence saying so."""
+    m = _SIZE.fullmatch(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not a size; try 1MB, 512kB or a number of bytes")
+    unit = (m.group(2) or "").lower()
+    unit = unit[:-1] if unit.endswith("b") and unit != "b" else unit
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
 class TargetError(VapiDevError, ValueError):
     """A forward target that cannot be understood; the message says what form is expected."""
 
@@ -145,3 +160,11 @@ class Config:
     wiring: WiringConfig | None = None
     org: bool = False  # print how to point the organisation's server URL at the tunnel
     max_body: int = 256 * 1024 * 1024
+    # -- limits against hostile or broken callers (see `listen --help`, "Limits") ----------------
+    max_connections: int = 512  # beyond this many open connections, new ones get 503
+    max_headers: int = 100  # more request header fields: 431
+    head_timeout: float = 10.0  # a request line and headers must arrive within this, else 408
+    body_timeout: float = 30.0  # a request body may stall this long at most, else 408
+    idle_timeout: float = 60.0  # an idle keep-alive connection is closed after this
+    journal_body_limit: int = 1_000_000  # bytes of each body the journal keeps (the real size is recorded)
+    journal_max_size: int = 500_000_000  # the journal's total size; the oldest rows go first

@@ -78,13 +78,15 @@ class Exchange:
     path: str  # incoming path, e.g. "/tools"
     query: str  # incoming raw query string without "?", may be ""
     headers: Headers  # incoming request headers, as received (forwarded untouched)
-    body: bytes  # raw request body, exactly as received
+    body: bytes  # raw request body, exactly as received (its first part only when request_truncated)
     payload: Any = None  # parsed JSON body, or None when the body is not JSON
     message_type: str | None = None  # Vapi message.type, normalised ('transcript[…]' → 'transcript'); None = plain HTTP
     call_id: str | None = None
     reply_needed: bool = False
     deadline_s: float = DEFAULT_DEADLINE_S
     forward_url: str = ""
+    request_bytes: int = -1  # the body's real size (-1: len(body), set in __post_init__)
+    request_truncated: bool = False  # body holds only the first part (a streamed upload, or a journal cut)
     # -- reply side -------------------------------------------------------------------------
     status: int | None = None
     response_headers: Headers = field(default_factory=list)
@@ -102,6 +104,10 @@ class Exchange:
     problems: list[Problem] = field(default_factory=list)
     # (body it was parsed from, result): not an init field, so dataclasses.replace() starts afresh
     _reply_parsed: tuple[bytes, Any] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.request_bytes < 0:
+            self.request_bytes = len(self.body)
 
     @classmethod
     def begin(cls, method: str, path: str, query: str, headers: Headers, body: bytes) -> Exchange:
@@ -121,10 +127,6 @@ class Exchange:
         if self.finished is None:
             return None
         return (self.finished - self.started) * 1000.0
-
-    @property
-    def request_bytes(self) -> int:
-        return len(self.body)
 
     @property
     def target(self) -> str:

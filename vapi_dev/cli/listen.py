@@ -25,6 +25,20 @@ if TYPE_CHECKING:
 TUNNEL = "Public tunnel"
 WIRE = "Point Vapi at the tunnel"
 AUTH = "Authentication (mirrors Vapi's credential settings)"
+LIMITS = "Limits (a public URL receives anyone's requests)"
+
+
+def _size(option: str) -> Any:
+    """A typer parser for sizes such as 1MB, 512kB or a number of bytes."""
+    from vapi_dev.config import parse_size
+
+    def parse(text: str) -> int:
+        try:
+            return parse_size(text)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint=option) from None
+
+    return parse
 
 
 def _types(value: list[str] | None) -> frozenset[str]:
@@ -361,6 +375,75 @@ def listen(
         ),
     ] = None,
     keep: Annotated[int, typer.Option("--keep", min=1, help="How many exchanges the journal keeps.")] = 10_000,
+    journal_body_limit: Annotated[
+        int,
+        typer.Option(
+            "--journal-body-limit",
+            metavar="SIZE",
+            parser=_size("--journal-body-limit"),
+            help="How much of each request and reply body the journal keeps (e.g. 1MB, 0 for none); the real "
+            "size is recorded, and replay refuses a cut body unless given one.",
+        ),
+    ] = "1MB",  # type: ignore[assignment]
+    journal_max_size: Annotated[
+        int,
+        typer.Option(
+            "--journal-max-size",
+            metavar="SIZE",
+            parser=_size("--journal-max-size"),
+            help="The journal's total size; beyond it the oldest exchanges are dropped (e.g. 500MB).",
+        ),
+    ] = "500MB",  # type: ignore[assignment]
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=1,
+            metavar="N",
+            help="Open connections served at once; more are answered 503 and closed.",
+            rich_help_panel=LIMITS,
+        ),
+    ] = 512,
+    max_headers: Annotated[
+        int,
+        typer.Option(
+            "--max-headers",
+            min=1,
+            metavar="N",
+            help="Header fields a request may have; more are answered 431.",
+            rich_help_panel=LIMITS,
+        ),
+    ] = 100,
+    head_timeout: Annotated[
+        float,
+        typer.Option(
+            "--head-timeout",
+            min=0.001,
+            metavar="SECONDS",
+            help="A request's line and headers must arrive within this, else 408.",
+            rich_help_panel=LIMITS,
+        ),
+    ] = 10.0,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            "--body-timeout",
+            min=0.001,
+            metavar="SECONDS",
+            help="A request body may stop moving this long at most, else 408.",
+            rich_help_panel=LIMITS,
+        ),
+    ] = 30.0,
+    idle_timeout: Annotated[
+        float,
+        typer.Option(
+            "--idle-timeout",
+            min=0.001,
+            metavar="SECONDS",
+            help="An idle keep-alive connection is closed after this.",
+            rich_help_panel=LIMITS,
+        ),
+    ] = 60.0,
     no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record exchanges.")] = False,
     enforce_auth: Annotated[
         bool,
@@ -458,6 +541,13 @@ def listen(
         show_secrets=show_secrets,
         journal=None if no_journal else (journal or default_journal_path()),
         keep=keep,
+        journal_body_limit=journal_body_limit,
+        journal_max_size=journal_max_size,
+        max_connections=max_connections,
+        max_headers=max_headers,
+        head_timeout=head_timeout,
+        body_timeout=body_timeout,
+        idle_timeout=idle_timeout,
         tunnel=tunnel_cfg,
         wiring=wiring_cfg,
         org=org,
