@@ -16,7 +16,7 @@ from vapi_dev.config import Config, bracket_host
 from vapi_dev.errors import VapiDevError
 from vapi_dev.exchange import DEFAULT_DEADLINE_S, AuthResult, Event, Exchange, Finished, Notice, Pending, parse_json
 from vapi_dev.proxy.relay import Fallback, Forwarder
-from vapi_dev.proxy.server import InboundServer, Request
+from vapi_dev.proxy.server import InboundServer, Limits, Request
 from vapi_dev.proxy.wire import Reply, json_error, json_reply
 from vapi_dev.tunnels.selfcheck import PING_PREFIX  # reserved for the self-check; never forwarded
 from vapi_dev.vapi import auth, contracts
@@ -35,6 +35,10 @@ def make_verifier(
     """Verify each request as the app would, against the URL Vapi signed (the public one)."""
 
     def verify(ex: Exchange) -> AuthResult | None:
+        if ex.request_truncated and cfg.hmac_secret:
+            return AuthResult(
+                "hmac", False, "the body was too large to hold, so it streamed to the app with its signature unchecked"
+            )
         base = (public_url() or local_url()).rstrip("/")
         url = base + ex.path + (f"?{ex.query}" if ex.query else "")
         return auth.verify(cfg, method=ex.method, url=url, headers=ex.headers, body=ex.body)
@@ -66,6 +70,37 @@ def _tune_gc() -> None:
     gen0, gen1, gen2 = gc.get_threshold()
     if 0 < gen0 < GC_GEN0:
         gc.set_threshold(GC_GEN0, gen1, gen2)
+
+
+ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+
+def climbs_above_root(path: str) -> bool:
+    """Whether ``..`` segments (also written %2e%2e) take ``path`` above its first segment: forwarded
+    onto the target's path, such a request could reach the app outside it."""
+    depth = 0
+    for segment in path.split("/"):
+        if "%" in segment:
+            segment = segment.replace("%2e", ".").replace("%2E", ".")
+        if segment == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif segment not in ("", "."):
+            depth += 1
+    return False
+
+
+def _refusal(method: str, raw: str) -> Reply | None:
+    """vapi-dev's own answer to a request it will not forward, as nginx would answer it; None to forward."""
+    if method == "CONNECT":
+        reply = json_error(405, "method not allowed", "vapi-dev forwards requests to your app; it is not a proxy")
+        reply.headers.append(("Allow", ALLOWED_METHODS))
+        return reply
+    path = raw.partition("?")[0]
+    if (".." in path or "%2" in path) and climbs_above_root(path):  # the common path has neither
+        return json_error(400, "bad request", "the path climbs above / with '..' segments")
+    return None
 
 
 class Receiver:
@@ -105,7 +140,21 @@ class Receiver:
 
     async def start(self) -> int:
         _tune_gc()
-        server = InboundServer(self.handle, max_body=self.config.max_body, on_error=self._on_error)
+        cfg = self.config
+        limits = Limits(
+            max_body=cfg.max_body,
+            max_connections=cfg.max_connections,
+            max_headers=cfg.max_headers,
+            head_timeout=cfg.head_timeout,
+            body_timeout=cfg.body_timeout,
+            idle_timeout=cfg.idle_timeout,
+        )
+        server = InboundServer(
+            self.handle,
+            limits=limits,
+            on_error=self._on_error,
+            on_notice=lambda text: self.emit(Notice("warning", text)),
+        )
         try:
             self.port = await server.start(self.config.host, self.config.port, backlog=1024)
         except OSError as e:
@@ -157,6 +206,13 @@ class Receiver:
             self.emit(Notice("error", f"{req.method} {raw}: body over {limit} refused with 413, not forwarded"))
             req.conn.send(req, json_error(413, "request too large", f"vapi-dev accepts bodies up to {limit}"))
             return
+        raw = raw.partition("#")[0]  # a fragment is the caller's own business (RFC 9110 §4.2.5): never sent on
+        refusal = _refusal(req.method, raw)
+        if refusal is not None:
+            self.emit(Notice("warning", f"{req.method} {raw}: refused with {refusal.status}, not forwarded"))
+            req.keep_alive = req.keep_alive and req.method != "CONNECT"
+            req.conn.send(req, refusal)
+            return
         self.in_flight += 1
         self._idle.clear()
         try:
@@ -172,6 +228,9 @@ class Receiver:
             raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         path, mark, query = raw.partition("?")
         ex = Exchange.begin(req.method, path, query, req.headers, req.body)
+        if req.stream is not None:  # over what is held: the rest streams to the app (see proxy/server.py)
+            ex.request_truncated = True
+            ex.request_bytes = req.declared_length or len(req.body)
         await self._classify(ex)
         target = self.forwarder.target
         ex.forward_url = target.url_for(path, query)

@@ -9,6 +9,7 @@ import errno
 import socket
 import ssl
 import time
+from typing import Protocol
 
 import httptools
 
@@ -16,6 +17,15 @@ from vapi_dev.config import Target, bracket_host
 from vapi_dev.exchange import Headers
 from vapi_dev.proxy.flow import FlowControl
 from vapi_dev.proxy.wire import NO_BODY_STATUSES
+
+
+class BodySource(Protocol):
+    """The rest of a request body, as it arrives (the server's BodyStream)."""
+
+    async def read(self) -> bytes:
+        """The next bytes; b"" at the end."""
+        ...
+
 
 POOL_IDLE_S = 4.0  # below Node's 5 s keep-alive timeout, so a pooled connection is rarely closed under us
 READ_HIGH = 1024 * 1024  # reply bytes buffered before reading from the app pauses
@@ -203,8 +213,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- the exchange --------------------------------------------------------------------------
 
-    async def send(self, head: bytes, body: bytes, head_only: bool) -> None:
-        """Write the request and wait for the reply's status line and headers."""
+    async def send(self, head: bytes, body: bytes, head_only: bool, rest: BodySource | None = None) -> None:
+        """Write the request and wait for the reply's status line and headers. ``rest`` is the part of the
+        body still arriving from the caller (sent chunked when the head says Transfer-Encoding: chunked)."""
         assert self.transport is not None
         self._begin()
         flow = self.flow
@@ -228,12 +239,36 @@ class UpstreamConnection(asyncio.Protocol):
                     self.transport.write(view[i : i + WRITE_SLICE])
                     if flow.write_paused and not self.closed:
                         await flow.drain()
+            if rest is not None:
+                await self._send_rest(head, rest)
             await head_ready
         except BaseException:
             if not head_ready.done():
                 head_ready.cancel()  # nobody will wait for it any more
             self._head = None
             raise
+
+    async def _send_rest(self, head: bytes, rest: BodySource) -> None:
+        """Relay a streamed request body as it arrives (raises BodyError when the caller stops sending).
+        The head says how it is framed: chunked (the held part was sent as a first chunk), or a length."""
+        assert self.transport is not None
+        chunked = b"\r\ntransfer-encoding: chunked\r\n" in head.lower()
+        transport, flow = self.transport, self.flow
+        while True:
+            chunk = await rest.read()
+            if self.closed or self.complete:
+                self.cut = True  # the app hung up or answered already: the rest is not sent
+                return
+            if not chunk:
+                if chunked:
+                    transport.write(b"0\r\n\r\n")
+                return
+            if chunked:
+                transport.writelines((f"{len(chunk):x}\r\n".encode(), chunk, b"\r\n"))
+            else:
+                transport.write(chunk)
+            if flow.write_paused and not self.closed:
+                await flow.drain()
 
     def take(self) -> bytes:
         """The reply bytes that have arrived and not been taken yet."""

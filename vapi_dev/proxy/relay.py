@@ -4,15 +4,17 @@ caller: whole replies in one write, streaming ones chunk by chunk as they arrive
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from vapi_dev.config import Target
 from vapi_dev.exchange import Exchange, Headers, header
-from vapi_dev.proxy.client import IDEMPOTENT, Pool, UpstreamConnection, UpstreamError
-from vapi_dev.proxy.server import Request
+from vapi_dev.proxy.client import IDEMPOTENT, BodySource, Pool, UpstreamConnection, UpstreamError
+from vapi_dev.proxy.server import BodyError, BodyStream, Request
 from vapi_dev.proxy.wire import HOP_BY_HOP, Reply, encode_head, filter_headers, json_error
 
 if sys.version_info >= (3, 11):
@@ -28,6 +30,27 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # always get a Content-Lengt
 REQUEST_DROP = HOP_BY_HOP | {"expect"}
 
 Fallback = Callable[[Exchange, str], Awaitable[Reply | None]]
+
+
+class _Rest:
+    """A streamed request body on its way to the app: counts its bytes onto the exchange and moves the
+    reply deadline on with each piece (an upload may take longer than the deadline; the app's answer not)."""
+
+    __slots__ = ("_deadline", "_ex", "_loop", "_stream")
+
+    def __init__(self, ex: Exchange, stream: BodyStream, deadline: Any) -> None:
+        self._ex = ex
+        self._stream = stream
+        self._deadline = deadline
+        self._loop = asyncio.get_running_loop()
+
+    async def read(self) -> bytes:
+        chunk = await self._stream.read()
+        self._ex.request_bytes = len(self._ex.body) + self._stream.received
+        when = self._loop.time() + self._ex.deadline_s
+        reschedule = getattr(self._deadline, "reschedule", None) or self._deadline.update  # 3.11+ / async-timeout
+        reschedule(when)
+        return chunk
 
 
 def _is_streaming(conn: UpstreamConnection) -> bool:
@@ -90,20 +113,26 @@ class Forwarder:
             headers.append(("X-Forwarded-Proto", req.scheme))
         if not has_host:
             headers.append(("X-Forwarded-Host", req.host))
-        length = f"Content-Length: {len(ex.body)}\r\n" if ex.body or ex.method in BODY_METHODS else ""
+        if req.stream is not None:  # the body is still arriving: its length as declared, else chunked
+            declared = req.declared_length
+            length = "Transfer-Encoding: chunked\r\n" if declared is None else f"Content-Length: {declared}\r\n"
+        elif ex.body or ex.method in BODY_METHODS:
+            length = f"Content-Length: {len(ex.body)}\r\n"
+        else:
+            length = ""
         return encode_head(f"{ex.method} {target} HTTP/1.1", headers, length)
 
-    async def _send(self, ex: Exchange, head: bytes) -> UpstreamConnection:
+    async def _send(self, ex: Exchange, head: bytes, body: bytes, rest: BodySource | None = None) -> UpstreamConnection:
         assert self._pool is not None, "Forwarder.start() not called"
         head_only = ex.method == "HEAD"
         for attempt in (1, 2):
             conn = await self._pool.acquire()
             try:
-                await conn.send(head, ex.body, head_only)
+                await conn.send(head, body, head_only, rest)
                 return conn
             except UpstreamError as e:
                 conn.close()
-                if not (e.stale and attempt == 1 and ex.method in IDEMPOTENT):
+                if not (e.stale and attempt == 1 and ex.method in IDEMPOTENT and rest is None):
                     raise
             except BaseException:
                 conn.close()
@@ -118,14 +147,30 @@ class Forwarder:
         request_target = "*" if ex.path == "*" else url[len(self._origin) :] or "/"
         head = self._request_head(ex, req, request_target)
         conn: UpstreamConnection | None = None
+        body, rest = ex.body, None
         try:
-            async with _timeout(ex.deadline_s):
-                conn = await self._send(ex, head)
+            async with _timeout(ex.deadline_s) as deadline:
+                if req.stream is not None:
+                    rest = _Rest(ex, req.stream, deadline)
+                    if body and req.declared_length is None:
+                        body = b"%x\r\n%b\r\n" % (len(body), body)  # sent chunked: the held part is the first chunk
+                conn = await self._send(ex, head, body, rest)
                 ex.first_byte = time.monotonic()
                 if not _is_streaming(conn):
                     body = await conn.read_all()
                     self._relay_whole(ex, req, conn, body)
                     return
+        except BodyError as e:  # the caller stopped sending its body (or hung up): the app gets no more of it
+            if conn is not None:
+                conn.close()
+            req.keep_alive = False
+            ex.error, ex.error_kind = e.text, "reset"
+            if e.status != 400 and not req.conn.started:
+                reply = json_error(e.status, "request timeout" if e.status == 408 else "request too large", e.text)
+                ex.record_reply(reply.status, reply.headers, reply.body)
+                with contextlib.suppress(ConnectionError):
+                    req.conn.send(req, reply)
+            return
         except (asyncio.TimeoutError, UpstreamError) as e:
             if conn is not None:
                 conn.close()
