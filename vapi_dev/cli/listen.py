@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -679,6 +680,36 @@ class Spinner:
             self._status = None
 
 
+def _loop_errors(bus: Bus) -> Callable[[Any, dict[str, Any]], None]:
+    """asyncio's complaints (an accept() that ran out of file descriptors, a callback that failed) as one
+    notice line each, at most once a minute per kind, instead of tracebacks on stderr."""
+    import errno
+    import time
+
+    from vapi_dev.exchange import Notice
+
+    told: dict[str, float] = {}
+
+    def handle(loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            kind = "fds"
+            text = (
+                "out of file descriptors: new connections wait until some close "
+                "(lower --max-connections, or raise `ulimit -n`)"
+            )
+        else:
+            message = str(context.get("message") or "unexpected error")
+            kind = message
+            text = f"asyncio: {message}" + (f" ({exc!r})" if exc is not None else "")
+        now = time.monotonic()
+        if now - told.get(kind, -3600.0) >= 60.0:
+            told[kind] = now
+            bus.emit(Notice("warning", text))
+
+    return handle
+
+
 async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
     import asyncio
     import os
@@ -705,6 +736,7 @@ async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    loop.set_exception_handler(_loop_errors(bus))
     try:
         wiring_cfg = session.config.wiring
         if wiring_cfg is not None and wiring_cfg.enabled:

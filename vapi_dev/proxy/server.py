@@ -204,6 +204,7 @@ class Connection(asyncio.Protocol):
         self._body_since: float | None = None  # a request body is arriving; its last byte came then
         self._stream: BodyStream | None = None  # the body being streamed to the app
         self._upgrade_left = 0  # body bytes still to read of a request that asked to upgrade
+        self._url_fed = False  # on_url was called in the current data_received
         self._overflow = False  # over --max-connections: answered 503 and closed
         self._reset_message()
         # the reply being written
@@ -270,6 +271,7 @@ class Connection(asyncio.Protocol):
             return
         if self._broken:
             return  # a refused request's rest, drained until the connection closes
+        self._url_fed = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
@@ -305,8 +307,18 @@ class Connection(asyncio.Protocol):
             else:
                 self._stop_parsing(json_error(400, "bad request", f"vapi-dev could not parse the request ({e})"))
             return
-        if self._in_message and not self._head_done and self.parser.get_http_version() == "0.9":
-            # "GET /" with no version: HTTP/0.9 has no headers and no status line to answer with
+        if self._in_message and not self._head_done and not self._headers and self._url:
+            self._check_request_line(data)
+
+    def _check_request_line(self, data: bytes) -> None:
+        """A request line that ended without a version ("GET /") is HTTP/0.9, which llhttp accepts and then
+        waits on for headers: answer 400 at once instead of at the head timeout."""
+        if self.parser.get_http_version() != "0.0":
+            return  # the line ended with a version (or llhttp already read one)
+        # the line ends at the first newline after the URL (after it in this data, or anywhere in it when
+        # the URL came in an earlier read)
+        tail = data[data.rfind(self._url[-16:]) :] if self._url_fed else data
+        if b"\n" in tail:
             self._stop_parsing(json_error(400, "bad request", "HTTP/0.9 requests are not supported"))
 
     def pause_writing(self) -> None:
@@ -328,6 +340,7 @@ class Connection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         if not self._refused:
             self._url += url
+            self._url_fed = True
             if len(self._url) > MAX_HEAD:
                 raise _HeadTooLarge
 
