@@ -229,7 +229,7 @@ async def test_a_streamed_body_that_stops_coming_gets_408_and_the_app_a_cut_uplo
 
 def _json_record(proc: Any, path: str) -> dict[str, Any]:
     for _ in range(50):
-        line = proc.read_json_line()
+        line: dict[str, Any] = proc.read_json_line()
         if line.get("path") == path:
             return line
     raise AssertionError(f"no NDJSON record for {path}")
