@@ -121,7 +121,8 @@ class BodyStream:
 
 class Request:
     """One request as read from the socket. ``body`` is complete unless ``stream`` is set: then it is the
-    body's first part and the rest arrives through the stream. ``too_large`` means it was refused."""
+    body's first part and the rest arrives through the stream. ``too_large`` is the limit in bytes its body
+    went over (then it was refused and is answered 413), else 0."""
 
     __slots__ = (
         "body",
@@ -147,7 +148,7 @@ class Request:
         headers: Headers,
         body: bytes,
         keep_alive: bool,
-        too_large: bool,
+        too_large: int,
     ) -> None:
         self.conn = conn
         self.method = method
@@ -363,11 +364,12 @@ class Connection(asyncio.Protocol):
         length_text = header(self._headers, "content-length")
         length = int(length_text) if length_text is not None and length_text.strip().isdigit() else None
         if length is not None and length > self.limits.max_body:
-            self._refuse_large()
+            self._refuse_large(self.limits.max_body)
         elif self.parser.should_upgrade() and self.parser.get_method() != b"CONNECT" and length:
             if length > self.limits.hold_limit:
-                raise _HeadTooLarge  # never reached in practice: answered 431 rather than half-read
-            self._upgrade_left = length
+                self._refuse_large(self.limits.hold_limit)  # an upgrade's body is read whole, past llhttp
+            else:
+                self._upgrade_left = length
         elif (
             self.transport is not None
             and not self.busy
@@ -389,7 +391,7 @@ class Connection(asyncio.Protocol):
                 self._stream = None
                 self._stop_parsing(None)
                 return
-            self._refuse_large()
+            self._refuse_large(self.limits.max_body)
             return
         if stream is not None:
             stream.feed(body)
@@ -412,7 +414,7 @@ class Connection(asyncio.Protocol):
             stream.finish()
             return
         if not self._refused:
-            self._queue_request(False)
+            self._queue_request()
             return
         # The refused upload has been read (and dropped) to its end: closing after the 413 now sends
         # FIN, not a reset that could overtake the 413 on its way to the caller.
@@ -424,7 +426,7 @@ class Connection(asyncio.Protocol):
         """The body is over what the server holds: the request goes to the app now, with what has
         arrived as the body's first part, and the rest follows through a BodyStream."""
         self._stream = BodyStream(self)
-        self._queue_request(False, self._stream)
+        self._queue_request(0, self._stream)
 
     def resume_body(self) -> None:
         """The forwarder took streamed bytes: read from the caller again (unless other reasons hold it)."""
@@ -441,17 +443,17 @@ class Connection(asyncio.Protocol):
             self._upgrade_left -= len(part)
         if self._upgrade_left:
             return
-        self._queue_request(False)
+        self._queue_request()
         self._queue[-1].keep_alive = False  # what follows would be the other protocol: the connection ends
         self._stop_parsing(None)
 
-    def _refuse_large(self) -> None:
+    def _refuse_large(self, limit: int) -> None:
         """Answer 413 as soon as the body is known to be too large; the rest of it is read and dropped."""
         self._refused = True
         self.server.held -= self._held
         self._held = 0
         self._body = []
-        self._queue_request(True)
+        self._queue_request(limit)
 
     def _refuse_overflow(self) -> None:
         """Over --max-connections: 503 once the caller has said something (or after OVERFLOW_WAIT_S), so
@@ -547,7 +549,7 @@ class Connection(asyncio.Protocol):
         else:
             self.close()
 
-    def _queue_request(self, too_large: bool, stream: BodyStream | None = None) -> None:
+    def _queue_request(self, too_large: int = 0, stream: BodyStream | None = None) -> None:
         if stream is None:
             self._in_message = False
         parser = self.parser
