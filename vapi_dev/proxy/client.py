@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
+import select
 import socket
 import ssl
 import time
@@ -31,6 +32,9 @@ POOL_IDLE_S = 4.0  # below Node's 5 s keep-alive timeout, so a pooled connection
 READ_HIGH = 1024 * 1024  # reply bytes buffered before reading from the app pauses
 WRITE_SLICE = 1024 * 1024
 MAX_REPLY_HEAD = 256 * 1024  # status line and headers of a reply; more is an invalid reply (502)
+APP_CLOSES = 3  # the app closing this many kept-alive connections itself...
+APP_CLOSES_WINDOW_S = 10.0  # ...within this long...
+NO_REUSE_S = 30.0  # ...means connections to it are not reused for this long (each request gets a fresh one)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
@@ -42,15 +46,38 @@ def _settle(waiter: asyncio.Future[None] | None) -> None:
 class UpstreamError(Exception):
     """The app could not be reached or did not answer properly. ``kind`` is an Exchange.error_kind."""
 
-    def __init__(self, kind: str, text: str, *, stale: bool = False) -> None:
+    def __init__(
+        self, kind: str, text: str, *, stale: bool = False, unsent: bool = False, unread: bool = False
+    ) -> None:
         super().__init__(text)
         self.kind = kind
         self.text = text
-        self.stale = stale  # a reused connection failed before any reply byte: safe to retry once
+        self.stale = stale  # a reused connection failed before any reply byte: an idempotent request may retry
+        self.unsent = unsent  # nothing of the request can have reached the app: any request may retry
+        self.unread = unread  # the app reset a reused connection with the request unread: a held one may retry
 
 
 class _BadReply(Exception):
     """Raised from a parser callback: the reply cannot be relayed (the text says why)."""
+
+
+class _Misbehaved(_BadReply):
+    """Raised from a parser callback: a well-formed reply that is still not one to relay (the text is whole)."""
+
+
+def _readable(fd: int) -> bool:
+    """Whether the kernel holds something for ``fd`` that the event loop has not read yet: bytes, an end or
+    a reset. On a connection resting in the pool, any of them means it cannot carry another request."""
+    if fd < 0:
+        return False
+    if _poll is None:  # Windows: select() takes any socket there
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = _poll()  # not select(): descriptors above FD_SETSIZE are common once the fd limit is raised
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+_poll = getattr(select, "poll", None)
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -61,13 +88,14 @@ class UpstreamConnection(asyncio.Protocol):
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
+        self.fd = -1
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.reused = False
         self.idle_since = 0.0
         self.head_only = False
         self.cut = False  # the request body was not sent whole: the connection cannot carry another
-        self._closed_by_us = False
+        self.closed_by_us = False
         self._begin()
 
     def _begin(self) -> None:
@@ -81,6 +109,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.buffered = 0
         self.complete = False
         self.keep_alive = False  # read when the reply is complete: llhttp forgets it for the next one
+        self.after_end = False  # the parser began another message after the whole reply
         self.error: UpstreamError | None = None
         self.got_bytes = False
         self._head: asyncio.Future[None] | None = None
@@ -92,15 +121,29 @@ class UpstreamConnection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.flow = FlowControl(transport)
+        sock = transport.get_extra_info("socket")
+        self.fd = sock.fileno() if sock is not None else -1
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
+        if self.complete:
+            # Bytes after the whole reply (resting in the pool, or not handed back yet): the app and we no
+            # longer agree where its replies begin, so this connection carries no other request.
+            self.close()
+            return
         try:
             self.parser.feed_data(data)
         except Exception as e:  # httptools.HttpParserError, HttpParserUpgrade: nothing to relay
             why = e.__context__ if isinstance(e.__context__, _BadReply) else e
-            self._fail(UpstreamError("reset", f"{self.pool.target.netloc} sent an invalid HTTP reply ({why})"))
+            if isinstance(why, _Misbehaved):
+                self._fail(UpstreamError("reset", str(why)))
+            elif not self.complete:
+                self._fail(UpstreamError("reset", f"{self.pool.target.netloc} sent an invalid HTTP reply ({why})"))
+            # else: bytes that are no reply after a whole one; the reply stands (as nginx has it)
             self.close()
+            return
+        if self.after_end:
+            self.close()  # the start of a second reply; one whole in this read is refused in on_headers_complete
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -108,15 +151,17 @@ class UpstreamConnection(asyncio.Protocol):
         self.flow.wake_writer()  # send() sees the connection closed and waits for the verdict
         if self.complete:
             return
-        if self.status and not self.framed and exc is None and not self._closed_by_us:
+        if self.status and not self.framed and exc is None and not self.closed_by_us:
             self.complete = True  # the reply's body ended with the connection, as its headers said
             self._wake()
             return
         netloc = self.pool.target.netloc
         if not self.status:
-            err = UpstreamError(
-                "reset", f"{netloc} closed the connection without a reply", stale=self.reused and not self.got_bytes
-            )
+            stale = self.reused and not self.got_bytes
+            # A reset (not a close) of a reused connection before any reply byte: the app closed it with our
+            # request unread in its buffer (an idle close racing our send). The app never saw the request.
+            unread = stale and isinstance(exc, ConnectionResetError)
+            err = UpstreamError("reset", f"{netloc} closed the connection without a reply", stale=stale, unread=unread)
         else:
             how = "reset the connection" if exc is not None else "closed the connection"
             err = UpstreamError("reset", f"{netloc} {how} in the middle of the reply")
@@ -129,6 +174,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.flow.resume_writing()
 
     # -- httptools callbacks -------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.after_end = True
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
@@ -143,10 +192,17 @@ class UpstreamConnection(asyncio.Protocol):
             self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
+        netloc = self.pool.target.netloc
+        if self.after_end:  # caught before the first is relayed: neither is (send() and read_all() see to it)
+            raise _Misbehaved(f"the app at {netloc} sent two replies to one request")
         status = self.parser.get_status_code()
         if not 100 <= status <= 599:
             raise _BadReply(f"status {status:03d}")
-        if 100 <= status < 200 and status != 101:
+        if status == 101:  # Upgrade is hop-by-hop and never forwarded: no request asked for this
+            raise _Misbehaved(
+                f"the app at {netloc} answered 101 Switching Protocols to a request that asked for no upgrade"
+            )
+        if 100 <= status < 200:
             self.headers, self.reason, self.head_size = [], b"", 0  # an interim reply: the real one follows
             return
         self.status = status
@@ -199,7 +255,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
-        self._closed_by_us = True
+        self.closed_by_us = True
         if self.transport is not None:
             if self.complete:
                 self.transport.close()
@@ -216,19 +272,21 @@ class UpstreamConnection(asyncio.Protocol):
     async def send(self, head: bytes, body: bytes, head_only: bool, rest: BodySource | None = None) -> None:
         """Write the request and wait for the reply's status line and headers. ``rest`` is the part of the
         body still arriving from the caller (sent chunked when the head says Transfer-Encoding: chunked)."""
-        assert self.transport is not None
+        transport = self.transport
+        assert transport is not None
         self._begin()
-        flow = self.flow
-        flow.read_paused = flow.write_paused = False  # as ever, each exchange starts with the flags clear
+        flow = self.flow  # it mirrors the transport: a reused one may still be paused for writing, and waits
         self.head_only = head_only
         self.cut = False
+        if self.closed or transport.is_closing():
+            raise self._unsent()
         loop = asyncio.get_running_loop()
         head_ready = self._head = loop.create_future()
         try:
-            if len(body) <= WRITE_SLICE:
-                self.transport.write(head + body if body else head)
-            else:
-                self.transport.write(head)
+            transport.write(head + body if body and len(body) <= WRITE_SLICE else head)
+            if transport.is_closing():
+                raise self._unsent()  # that first write failed: no byte of the request left
+            if len(body) > WRITE_SLICE:
                 view = memoryview(body)
                 for i in range(0, len(body), WRITE_SLICE):
                     if self.closed or self.complete:
@@ -236,17 +294,23 @@ class UpstreamConnection(asyncio.Protocol):
                         # body: stop sending (RFC 9112 §9.5). An early head alone is not a reason to.
                         self.cut = True
                         break
-                    self.transport.write(view[i : i + WRITE_SLICE])
+                    transport.write(view[i : i + WRITE_SLICE])
                     if flow.write_paused and not self.closed:
                         await flow.drain()
             if rest is not None:
                 await self._send_rest(head, rest)
             await head_ready
+            if self.error is not None:
+                raise self.error  # the reply's head came, then something that makes it no reply to relay
         except BaseException:
             if not head_ready.done():
                 head_ready.cancel()  # nobody will wait for it any more
             self._head = None
             raise
+
+    def _unsent(self) -> UpstreamError:
+        netloc = self.pool.target.netloc
+        return UpstreamError("reset", f"{netloc} closed the connection before the request was sent", unsent=True)
 
     async def _send_rest(self, head: bytes, rest: BodySource) -> None:
         """Relay a streamed request body as it arrives (raises BodyError when the caller stops sending).
@@ -295,6 +359,8 @@ class UpstreamConnection(asyncio.Protocol):
             await self.wait()
         if self.chunks:
             parts.append(self.take())
+        if self.error is not None:
+            raise self.error  # a second reply came with the end of this one: neither is relayed
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def reusable(self) -> bool:
@@ -309,14 +375,24 @@ class Pool:
         self.ssl = ssl_context
         self._idle: collections.deque[UpstreamConnection] = collections.deque()  # oldest first
         self._all: set[UpstreamConnection] = set()
+        self._app_closes: collections.deque[float] = collections.deque(maxlen=APP_CLOSES)
+        self._no_reuse_until = 0.0
 
-    async def acquire(self) -> UpstreamConnection:
+    async def acquire(self, *, fresh: bool = False) -> UpstreamConnection:
+        """A pooled connection still open (unless ``fresh``), else a new one."""
         self._prune(time.monotonic())
-        while self._idle:
+        while self._idle and not fresh:
             conn = self._idle.pop()  # the most recently used: the least likely to be closed by the app
-            if not conn.closed:
-                conn.reused = True
-                return conn
+            # The app may have closed it, or written to it, an instant ago, before the loop could read it:
+            # the kernel knows already. (Without this, an app that closes after each reply without saying
+            # Connection: close turned up to one POST in eight into a 502: scripts/stale_pool.py.)
+            assert conn.transport is not None
+            if conn.closed or conn.transport.is_closing() or _readable(conn.fd):
+                conn.close()
+                self._app_closed()
+                continue
+            conn.reused = True
+            return conn
         return await self._connect()
 
     def _prune(self, now: float) -> None:
@@ -367,8 +443,20 @@ class Pool:
             return f"nothing is listening on {self._where()} — is your server running?"
         return f"cannot connect to {self._where()} ({e.strerror or e}) — is your server running?"
 
+    def _app_closed(self) -> None:
+        """The app closed a kept-alive connection on its own. An app that does so after every reply
+        (without saying Connection: close) races each reuse; after APP_CLOSES such closes within
+        APP_CLOSES_WINDOW_S, connections are not kept for NO_REUSE_S."""
+        now = time.monotonic()
+        closes = self._app_closes
+        closes.append(now)
+        if len(closes) == APP_CLOSES and now - closes[0] <= APP_CLOSES_WINDOW_S:
+            self._no_reuse_until = now + NO_REUSE_S
+            closes.clear()
+
     def release(self, conn: UpstreamConnection) -> None:
-        if conn.reusable():
+        if conn.reusable() and time.monotonic() >= self._no_reuse_until:
+            conn.flow.resume_reading()  # so that the loop sees what the app sends or whether it hangs up
             conn.idle_since = now = time.monotonic()
             self._idle.append(conn)
             self._prune(now)
@@ -379,6 +467,10 @@ class Pool:
         self._all.discard(conn)
         if conn in self._idle:
             self._idle.remove(conn)
+            if not conn.closed_by_us:
+                self._app_closed()
+        elif conn.reused and not conn.got_bytes and not conn.closed_by_us:
+            self._app_closed()  # it closed the connection as the request went out
 
     def close(self) -> None:
         for conn in list(self._all):

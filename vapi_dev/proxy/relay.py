@@ -126,13 +126,19 @@ class Forwarder:
         assert self._pool is not None, "Forwarder.start() not called"
         head_only = ex.method == "HEAD"
         for attempt in (1, 2):
-            conn = await self._pool.acquire()
+            # The retry takes a fresh connection: another pooled one may have gone stale the same way.
+            conn = await self._pool.acquire(fresh=attempt == 2)
             try:
                 await conn.send(head, body, head_only, rest)
                 return conn
             except UpstreamError as e:
                 conn.close()
-                if not (e.stale and attempt == 1 and ex.method in IDEMPOTENT and rest is None):
+                # Once more when the app cannot have read any of it (then even a POST, even with its body
+                # still streaming: none of that was taken yet); when the app reset a reused connection with
+                # the request unread (an idle close racing ours); or when a reused connection ended before
+                # any reply byte and the request is idempotent. The last two only with the body all held here.
+                retry = e.unsent or (rest is None and (e.unread or (e.stale and ex.method in IDEMPOTENT)))
+                if attempt == 2 or not retry:
                     raise
             except BaseException:
                 conn.close()
