@@ -5,10 +5,11 @@ from __future__ import annotations
 import copy
 import json
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from vapi_dev.redact import MASK, is_secret_key, redact_headers, redact_payload, scrub_text
+from vapi_dev.redact import MASK, Masker, is_secret_key, redact_headers, redact_payload, scrub_text
 from vapi_dev.vapi.auth import AuthConfig, sign
 
 SECRET = "s3cr3t-Value-9f8e7d"
@@ -189,3 +190,64 @@ def test_scrub_text_longest_first_and_json_escaped() -> None:
     for text in (json.dumps({"v": tricky}), json.dumps({"v": tricky}, ensure_ascii=False)):
         assert tricky not in text  # only the escaped form is in the JSON text
         assert scrub_text(text, [tricky]) == '{"v": "' + MASK + '"}'
+
+
+# -- Masker: the one set of rules every output applies ----------------------------------------------
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize("key", ["sig", "auth", "X-Amz-Signature", "pwd", "passphrase", "access_token"])
+def test_more_credential_names(key: str) -> None:
+    assert is_secret_key(key)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("token=abc&v=1", f"token={MASK}&v=1"),
+        (
+            "https://h.invalid/p?api_key=k1&access_token=a%20b&tokens=5",
+            f"https://h.invalid/p?api_key={MASK}&access_token={MASK}&tokens=5",
+        ),
+        ("user=bob&password=pw1&Pass%77ord=pw2", f"user=bob&password={MASK}&Pass%77ord={MASK}"),
+        ('{"password": "p\\"w", "promptTokens": "3"', f'{{"password": "{MASK}", "promptTokens": "3"'),
+        ("sent Authorization: Bearer abcdefgh123", f"sent Authorization: Bearer {MASK}"),
+        ("token=&x=", "token=&x="),  # nothing to hide
+        ("no secrets here = fine", "no secrets here = fine"),
+    ],
+)
+def test_masker_text_rules(text: str, masked: str) -> None:
+    mask = Masker()
+    assert mask.text(text) == masked
+    assert mask.text(masked) == masked  # masking twice changes nothing
+
+
+def test_masker_configured_values_in_every_form() -> None:
+    secret = "s3cr3t value/+&"
+    mask = Masker([secret])
+    for text in (f"x={secret}", f"x={quote(secret, safe='')}", f"x={quote_plus(secret)}", json.dumps({"v": secret})):
+        out = mask.text(text)
+        assert secret not in out and quote(secret, safe="") not in out and quote_plus(secret) not in out, out
+    assert Masker([secret], enabled=False).text(f"x={secret}") == f"x={secret}"
+
+
+def test_masker_data_masks_keys_values_and_strings() -> None:
+    data = {"args": {"password": "pw", "url": "https://h.invalid/?token=t1", "note": f"has {SECRET}"}, "n": 3}
+    out = Masker([SECRET]).data(data)
+    assert out == {"args": {"password": MASK, "url": f"https://h.invalid/?token={MASK}", "note": f"has {MASK}"}, "n": 3}
+    assert Masker(enabled=False).data(data) is data
+
+
+def test_masker_body_falls_back_to_text() -> None:
+    mask = Masker([SECRET])
+    assert mask.body(b'{"apiKey": "k"}') == ({"apiKey": MASK}, True)
+    cut = b'{"apiKey": "k", "note": "' + SECRET.encode() + b'", "more'  # a body cut short
+    assert mask.body(cut) == (f'{{"apiKey": "{MASK}", "note": "{MASK}", "more', False)
+    view, is_json = mask.body(DEEP)  # json.loads raises RecursionError: shown as text
+    assert not is_json and len(view) == len(DEEP)
+    nested: Any = {"password": "pw"}
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(RecursionError):  # callers fall back to the masked text (see output/view.py)
+        mask.data(nested)

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
 
 from vapi_dev.exchange import Headers
 
@@ -106,13 +107,14 @@ def _norm_key(key: str) -> str:
 
 
 def is_secret_key(key: str) -> bool:
-    """True for JSON keys that hold credentials (twilioAuthToken, apiKey, clientSecret, …)."""
+    """True for names that hold credentials, as JSON keys, query-string parameters or form fields
+    (twilioAuthToken, apiKey, clientSecret, access_token, X-Amz-Signature, …)."""
     k = _norm_key(key)
     if not k:
         return False
-    if any(f in k for f in ("secret", "password", "passwd", "apikey", "privatekey")):
+    if any(f in k for f in ("secret", "password", "passwd", "passphrase", "apikey", "privatekey")):
         return True
-    if k in ("authorization", "cookie", "signature"):
+    if k in ("authorization", "cookie", "auth", "sig", "pwd") or k.endswith("signature"):
         return True
     # authToken, accessToken, refreshToken, token — but not promptTokens / tokenizer / tokenUrl.
     if k.endswith("token"):
@@ -133,7 +135,8 @@ def _mask_strings(value: Any) -> Any:
 def redact_payload(obj: Any) -> Any:
     """A deep copy of a parsed JSON value with string values under credential-like keys masked.
 
-    Only strings are masked so counters such as ``promptTokens: 12`` stay visible.
+    Only strings are masked so counters such as ``promptTokens: 12`` stay visible. Recursive: a tree
+    nested deeper than Python's recursion limit raises RecursionError (callers fall back to text).
     """
     if isinstance(obj, dict):
         return {
@@ -146,12 +149,14 @@ def redact_payload(obj: Any) -> Any:
 
 
 def _variants(secrets: Sequence[str]) -> tuple[str, ...]:
-    """Every form of each secret looked for (as is, JSON-escaped), longest first so that a secret
-    containing another is replaced whole."""
+    """Every form of each secret looked for (as is, JSON-escaped, URL-encoded), longest first so that a
+    secret containing another is replaced whole."""
     forms: set[str] = set()
     for s in secrets:
         if s:
-            forms.update((s, json.dumps(s, ensure_ascii=False)[1:-1], json.dumps(s)[1:-1]))
+            forms.update(
+                (s, json.dumps(s, ensure_ascii=False)[1:-1], json.dumps(s)[1:-1], quote(s, safe=""), quote_plus(s))
+            )
     return tuple(sorted(forms, key=len, reverse=True))
 
 
@@ -165,6 +170,83 @@ def _scrub(text: str, variants: tuple[str, ...]) -> str:
 def scrub_text(text: str, secrets: Sequence[str]) -> str:
     """Replace every occurrence of each known secret value (also in its JSON-escaped form)."""
     return _scrub(text, _variants(secrets))
+
+
+# -- the rules every output shares ------------------------------------------------------------------
+
+# "name": "value" in JSON text that could not be parsed (cut, too deep, not quite JSON).
+_JSON_PAIR = re.compile(r'"((?:[^"\\]|\\.){1,100})"(\s*:\s*)"((?:[^"\\]|\\.)*)"')
+# name=value at the start, or after ? or & (query strings, URLs in messages, form bodies).
+_PARAM = re.compile(r"(^|[?&])([^=&#?\s\"'<>]{1,100})=([^&#\s\"'<>]*)")
+_BEARER = re.compile(r"(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+
+
+_MASK_START = MASK[:4]  # a value already masked is left alone, so masking twice changes nothing
+
+
+def _mask_pair(m: re.Match[str]) -> str:
+    keep = not m[3] or m[3].startswith(_MASK_START) or not is_secret_key(m[1])
+    return m[0] if keep else f'"{m[1]}"{m[2]}"{MASK}"'
+
+
+def _mask_param(m: re.Match[str]) -> str:
+    keep = not m[3] or m[3].startswith(_MASK_START) or not is_secret_key(unquote_plus(m[2]))
+    return m[0] if keep else f"{m[1]}{m[2]}={MASK}"
+
+
+class Masker:
+    """The masking every output applies — stream lines and summaries, ``-v`` bodies, NDJSON, events,
+    show, export, replay, trigger — for one configuration: secret header names, credential-like names
+    (JSON keys, query parameters, form fields), bearer tokens in text, and the configured secret values.
+
+    ``enabled=False`` (``--show-secrets``, ``export --raw``) returns everything as it is.
+    """
+
+    def __init__(self, secrets: Sequence[str] = (), names: Sequence[str] = (), *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._variants = _variants(secrets)
+        self._headers = HeaderRedactor(secrets, names)
+
+    def headers(self, headers: Headers) -> Headers:
+        return list(self._headers(headers)) if self.enabled else list(headers)
+
+    def text(self, text: str) -> str:
+        """Free text (a query string, URL, error message, summary, a body that is not JSON) masked."""
+        if not self.enabled or not text:
+            return text
+        if self._variants:
+            text = _scrub(text, self._variants)
+        if '"' in text:
+            text = _JSON_PAIR.sub(_mask_pair, text)
+        if "=" in text:
+            text = _PARAM.sub(_mask_param, text)
+        if "earer" in text or "EARER" in text:
+            text = _BEARER.sub(r"\1" + MASK, text)
+        return text
+
+    def data(self, obj: Any) -> Any:
+        """A parsed JSON value with credential-like fields masked and every string masked as text.
+
+        Raises RecursionError for a tree nested too deeply; callers show the masked raw text instead.
+        """
+        return self._walk(redact_payload(obj)) if self.enabled else obj
+
+    def _walk(self, obj: Any) -> Any:
+        if isinstance(obj, str):
+            return self.text(obj)
+        if isinstance(obj, dict):
+            return {(self.text(k) if isinstance(k, str) else k): self._walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self._walk(v) for v in obj]
+        return obj
+
+    def body(self, raw: bytes) -> tuple[Any, bool]:
+        """(view, is_json): a body's JSON value masked, or its text masked (JSON that cannot be parsed or
+        walked — cut, or nested too deeply — is masked as text)."""
+        try:
+            return self.data(json.loads(raw)), True
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return self.text(raw.decode("utf-8", "replace")), False
 
 
 # -- messages from third parties (the ngrok agent, the Vapi API, HTTP libraries) -------------------

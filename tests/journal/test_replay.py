@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -122,3 +124,56 @@ def test_replay_plain_bytes_and_errors(tmp_path: Path) -> None:
     assert code == 2 and "pass --to" in err
     code, _, err = invoke("replay", "last", "--journal", str(jpath), "--to", "ftp://nowhere")
     assert code == 2
+
+
+def _script(
+    *args: str, home: Path, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> tuple[int, str, str]:
+    """The installed console script, to completion: (exit code, stdout, stderr)."""
+    exe = Path(sys.executable).with_name("vapi-dev")
+    full = {**os.environ, "VAPI_DEV_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    r = subprocess.run([str(exe), *args], capture_output=True, env=full, timeout=60, input=stdin)
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+def test_replay_of_a_cut_body_needs_the_body(tmp_path: Path) -> None:
+    kept = b"x" * 1_000_000  # the journal kept the first 1 MB of a 200 MB upload
+    with app_in_thread() as (url, state, _):
+        ex = make_exchange(
+            None,
+            path="/upload",
+            headers=[("Content-Type", "application/octet-stream")],
+            body=kept,
+            raw=b"ok" * 600_000,
+            forward_url=url + "/upload",
+            request_bytes=200_000_000,
+            request_truncated=True,
+            response_bytes=5_000_000,
+            response_truncated=True,
+        )
+        Journal(tmp_path / "journal.sqlite3").append([ex])
+        code, out, err = _script("replay", ex.id, home=tmp_path)
+        assert code == 1 and not state.seen and "Traceback" not in err
+        assert "cut in the journal (first 1.0 MB of 200.0 MB kept)" in err and "--body-file FILE" in err
+        assert err.count(".") <= 4  # one sentence (the sizes carry the other dots)
+
+        code, out, err = _script("replay", ex.id, "--edit", home=tmp_path, env=editor(tmp_path, "same"))
+        assert code == 1 and "only the first part" in err and not state.seen
+
+        whole = tmp_path / "whole.bin"
+        whole.write_bytes(b"the whole body")
+        code, out, err = _script("replay", ex.id, "--body-file", str(whole), home=tmp_path)
+        assert code == 0, err
+        assert state.seen[-1].body == b"the whole body" and state.seen[-1].path_qs == "/upload"
+        code, out, err = _script("replay", ex.id, "--body-file", "-", home=tmp_path, stdin=b"from stdin")
+        assert code == 0 and state.seen[-1].body == b"from stdin", err
+        code, _, err = _script("replay", ex.id, "--body-file", str(tmp_path / "missing"), home=tmp_path)
+        assert code == 2 and "cannot read --body-file" in err
+
+    code, out, err = _script("show", ex.id, home=tmp_path)
+    assert code == 0, err
+    assert "body: first 1.0 MB of 200.0 MB kept" in out  # the request
+    assert "body: first 1.2 MB of 5.0 MB kept" in out  # the reply
+    code, out, _ = _script("show", ex.id, "--json", home=tmp_path)
+    record = json.loads(out)
+    assert record["request_truncated"] is True and record["request_bytes"] == 200_000_000

@@ -94,3 +94,30 @@ async def test_filters_match_the_type_as_sent_and_normalised() -> None:
         assert 'user: "hello there"' in out and "tool-calls" not in out, wanted
     out = await _render(False, Finished(t), exclude=frozenset({final}), all=True)
     assert "hello there" not in out
+
+
+async def test_lines_and_bodies_are_masked_escaped_and_literal() -> None:
+    from vapi_dev.output.view import make_view
+    from vapi_dev.redact import MASK
+    from vapi_dev.vapi.auth import AuthConfig
+
+    secret = "conf-secret-9"
+    form = f"password=pw-1&note=[bold]{secret}[/bold]\x1b[2J".encode()
+    ex = make_exchange(
+        None,
+        path="/form",
+        query=f"access_token=t-1&s={secret}",
+        headers=[("Content-Type", "application/x-www-form-urlencoded")],
+        body=form,
+        raw=form,
+    )
+    buf = io.StringIO()
+    cfg = Config(verbose=True, auth=AuthConfig(secret=secret))
+    sink = TerminalSink(make_console(buf, True), cfg, make_view(cfg.auth, False))
+    sink.emit(Finished(ex))
+    await sink.aclose()
+    out = ANSI.sub("", buf.getvalue())
+    assert f"POST /form?access_token={MASK}&s={MASK}" in out
+    assert f"password={MASK}&note=[bold]{MASK}[/bold]\\x1b[2J" in out  # escaped, markup shown literally
+    for leak in (secret, "pw-1", "t-1", "\x1b[2J"):
+        assert leak not in out

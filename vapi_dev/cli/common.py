@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from vapi_dev.exchange import Exchange, Headers
     from vapi_dev.journal.fixtures import Request
     from vapi_dev.journal.store import Journal
+    from vapi_dev.redact import Masker
     from vapi_dev.vapi.auth import AuthConfig
 
 # Only light imports above: typer builds every command (their options and defaults) for any --help, so this
@@ -179,6 +180,24 @@ def auth_config(
     return cfg
 
 
+# The variables listen reads its credentials from: the journal commands mask their values too, since the
+# journal keeps request bodies and query strings as they came (replay needs the exact bytes).
+SECRET_ENVVARS = ("VAPI_DEV_SECRET", "VAPI_DEV_BEARER", "VAPI_DEV_HMAC_SECRET")
+
+
+def masker(auth: AuthConfig | None = None, *, show_secrets: bool = False) -> Masker:
+    """The Masker of a journal or trigger command: the name rules, the secrets given to it (``auth``) and
+    those in the environment; everything kept as it is with ``show_secrets``."""
+    from vapi_dev.redact import Masker
+
+    values = [v for v in (os.environ.get(name) for name in SECRET_ENVVARS) if v]
+    names: list[str] = []
+    if auth is not None:
+        values += auth.secret_values()
+        names = auth.secret_header_names()
+    return Masker(values, names, enabled=not show_secrets)
+
+
 def _base_url(to: str) -> str:
     """Accept a port ("3000"), host:port or a URL."""
     if to.isdigit():
@@ -225,46 +244,50 @@ def send(req: Request, url: str, auth: AuthConfig, timeout: float, hint: str) ->
 
     signed = sign(auth, method=req.method, url=url, body=req.body) if auth.enabled else []
     headers = resend_headers(req.headers, MASK, drop=[k for k, _ in signed]) + signed
+    shown = masker(auth).text  # the URL's query string and the library's message may carry secrets
     try:
         return asyncio.run(_send_async(req.method, url, headers, req.body, timeout))
     except aiohttp.ClientConnectorError:
-        fail(f"nothing is listening on {url}{hint}")
+        fail(f"nothing is listening on {shown(url)}{hint}")
     except asyncio.TimeoutError:
-        fail(f"no reply from {url} within {timeout:g} s; is the app stuck? (--timeout sets the limit)")
+        fail(f"no reply from {shown(url)} within {timeout:g} s; is the app stuck? (--timeout sets the limit)")
     except aiohttp.ClientError as exc:
-        fail(f"the request to {url} failed ({exc.__class__.__name__}: {exc}).")
+        fail(f"the request to {shown(url)} failed ({exc.__class__.__name__}: {shown(str(exc))}).")
 
 
-def _body_view(body: bytes, show_secrets: bool) -> tuple[str, bool]:
-    """(text, is_json): pretty JSON when the body is JSON, else the text (undecodable bytes replaced)."""
+def _body_view(body: bytes, mask: Masker | None) -> tuple[str, bool]:
+    """(text, is_json): pretty JSON when the body is JSON, else the text (undecodable bytes replaced); masked
+    by ``mask`` (None: as it is). JSON too deeply nested to parse or print is shown as its text."""
     import json
 
-    from vapi_dev.redact import redact_payload
+    from vapi_dev.redact import Masker
 
-    try:
-        obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return body.decode("utf-8", "replace"), False
-    return json.dumps(obj if show_secrets else redact_payload(obj), indent=2, ensure_ascii=False), True
-
-
-def body_text(body: bytes, show_secrets: bool = True) -> str:
-    """Pretty JSON when the body is JSON, else the text (undecodable bytes replaced)."""
-    return _body_view(body, show_secrets)[0]
+    view, is_json = (mask or Masker(enabled=False)).body(body)
+    if is_json:
+        try:
+            return json.dumps(view, indent=2, ensure_ascii=False), True
+        except (RecursionError, ValueError):
+            view = (mask or Masker(enabled=False)).text(body.decode("utf-8", "replace"))
+    return str(view), False
 
 
-def print_body(console: Console, body: bytes, show_secrets: bool = False) -> None:
-    """Print a body indented as ``body_text`` has it (JSON highlighted on a colour terminal)."""
+def body_text(body: bytes, mask: Masker | None = None) -> str:
+    """Pretty JSON when the body is JSON, else the text (undecodable bytes replaced); masked by ``mask``."""
+    return _body_view(body, mask)[0]
+
+
+def print_body(console: Console, body: bytes, mask: Masker) -> None:
+    """Print a body indented as ``body_text`` has it (JSON highlighted on a colour terminal), masked."""
     from rich.syntax import Syntax
 
     from vapi_dev.output.lines import printable, printable_json
 
-    text, is_json = _body_view(body, show_secrets)
+    text, is_json = _body_view(body, mask)
     # Pretty JSON has C0 escaped by the encoder and newlines only as layout; any other text is escaped whole.
     text = printable_json(text) if is_json else printable(text, None)
     if not text:
         console.print("  (empty)", style="dim")
-    elif console.is_terminal and not console.no_color and text.lstrip()[:1] in "{[":
+    elif is_json and console.is_terminal and not console.no_color and text.lstrip()[:1] in "{[":
         console.print(Syntax(text, "json", theme="ansi_dark", background_color="default", word_wrap=True))
     else:
         console.print(text, markup=False)

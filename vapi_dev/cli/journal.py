@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,7 @@ from vapi_dev.cli.common import (
     format_ms,
     get_exchange,
     guarded,
+    masker,
     open_journal,
     print_body,
     send,
@@ -32,6 +33,9 @@ from vapi_dev.cli.common import (
     target_url,
 )
 from vapi_dev.errors import ExitStatus
+
+if TYPE_CHECKING:
+    from vapi_dev.redact import Masker
 
 # What the commands need beyond this is imported in their bodies, so `--help` stays light (see cli/common.py).
 
@@ -54,11 +58,12 @@ def events(
     from vapi_dev.output.ndjson import exchange_record
     from vapi_dev.vapi.summary import summarize
 
+    mask = masker()
     j = open_journal(journal)
     rows = j.recent(limit, call_id=call, type=type_)
     if json_out:
         for ex in rows:
-            sys.stdout.write(json.dumps(exchange_record(ex), ensure_ascii=False, default=str) + "\n")
+            sys.stdout.write(json.dumps(exchange_record(ex, mask=mask), ensure_ascii=False, default=str) + "\n")
         return
     console = stdout_console()
     if not rows:
@@ -73,11 +78,11 @@ def events(
                 [
                     printable(ex.id),
                     time.strftime("%H:%M:%S", time.localtime(ex.received_at)),
-                    printable(ex.message_type or f"{ex.method} {ex.target}"),
+                    printable(ex.message_type or mask.text(f"{ex.method} {ex.target}")),
                     printable(ex.call_id or ""),
                     printable(status),
                     format_ms(ex.duration_ms),
-                    printable(summarize(ex)),
+                    printable(summarize(ex, mask)),
                 ],
                 "red" if bad else "",
             )
@@ -98,7 +103,8 @@ def show(
     journal: JournalOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
     show_secrets: Annotated[
-        bool, typer.Option("--show-secrets", help="Do not mask credential-like fields in bodies.")
+        bool,
+        typer.Option("--show-secrets", help="Do not mask credential-like fields, secret parameters and values."),
     ] = False,
 ) -> None:
     """Show one exchange in full: request, reply, headers, timings and problems."""
@@ -109,28 +115,37 @@ def show(
 
     from vapi_dev.output.lines import printable
     from vapi_dev.output.ndjson import exchange_record
-    from vapi_dev.redact import redact_headers
     from vapi_dev.vapi.messages import type_info
 
+    mask = masker(show_secrets=show_secrets)
     ex = get_exchange(open_journal(journal), key)
+    cut = {
+        "request": _cut_note(len(ex.body), ex.request_bytes) if ex.request_truncated else None,
+        "reply": _cut_note(len(ex.response_body), ex.response_bytes) if ex.response_truncated else None,
+    }
     if json_out:
-        data = exchange_record(ex) | {
-            "headers": ex.headers,
-            "request": json.loads(body_text(ex.body, show_secrets)) if ex.payload is not None else body_text(ex.body),
-            "response_headers": ex.response_headers,
-            "response": body_text(ex.response_body),
+        data = exchange_record(ex, mask=mask) | {
+            "headers": mask.headers(ex.headers),
+            "request": mask.body(ex.body)[0],  # JSON as data, else text
+            "response_headers": mask.headers(ex.response_headers),
+            "response": body_text(ex.response_body, mask),
         }
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        try:
+            text = json.dumps(data, indent=2, ensure_ascii=False)
+        except (RecursionError, ValueError):  # a request nested too deeply for json: its text instead
+            text = json.dumps(data | {"request": body_text(ex.body, mask)}, indent=2, ensure_ascii=False)
+        sys.stdout.write(text + "\n")
         return
     c = stdout_console()
     info = type_info(ex.message_type)
     head = Text(printable(ex.id), style="bold")
-    head.append(f"  {printable(ex.method)} {printable(ex.target)}  {printable(ex.message_type or 'plain HTTP')}")
+    head.append(f"  {printable(ex.method)} {printable(mask.text(ex.target))}")
+    head.append(f"  {printable(ex.message_type or 'plain HTTP')}")
     head.append("  (Vapi waits for the reply)" if ex.reply_needed else "")
     c.print(head)
     c.print(
         f"received {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ex.received_at))}"
-        f"  call {printable(ex.call_id or '—')}  → {printable(ex.forward_url or '—', None)}",
+        f"  call {printable(ex.call_id or '—')}  → {printable(mask.text(ex.forward_url) or '—', None)}",
         markup=False,
     )
     first = None if ex.first_byte is None else ex.first_byte * 1000
@@ -141,30 +156,41 @@ def show(
         markup=False,
     )
     if ex.error:
-        c.print(f"error ({ex.error_kind or 'unknown'}): {printable(ex.error, None)}", style="red", markup=False)
+        c.print(
+            f"error ({ex.error_kind or 'unknown'}): {printable(mask.text(ex.error), None)}", style="red", markup=False
+        )
     if ex.auth:
-        verdict = "ok" if ex.auth.ok else "FAILED " + printable(ex.auth.reason, None)
+        verdict = "ok" if ex.auth.ok else "FAILED " + printable(mask.text(ex.auth.reason), None)
         c.print(f"auth {ex.auth.method}: {verdict}", markup=False)
-    for title, headers, body, secrets in (
-        ("request", ex.headers, ex.body, show_secrets),
-        ("reply", ex.response_headers, ex.response_body, True),
-    ):
+    for title, headers, body in (("request", ex.headers, ex.body), ("reply", ex.response_headers, ex.response_body)):
         c.rule(title)
-        for k, v in redact_headers(headers):
+        for k, v in mask.headers(headers):
             c.print(f"{printable(k)}: {printable(v, None)}", style="dim", markup=False)
-        print_body(c, body, secrets)
+        if cut[title]:
+            c.print(f"body: {cut[title]}", style="yellow", markup=False)
+        print_body(c, body, mask)
     if ex.problems:
         c.rule("problems")
         for p in ex.problems:
-            line = f"{p.level}: {printable(p.message, None)} [{p.code}]"
+            line = f"{p.level}: {printable(mask.text(p.message), None)} [{p.code}]"
             c.print(line, style="red" if p.level == "error" else "yellow", markup=False)
+
+
+def _cut_note(kept: int, size: int) -> str:
+    """What is left of a body kept only in part (journal cut, streamed relay): "first 1.0 MB of 200.0 MB kept"."""
+    from vapi_dev.output.lines import human_bytes
+
+    if size > kept:
+        return f"first {human_bytes(kept)} of {human_bytes(size)} kept"
+    return f"first {human_bytes(kept)} kept, the rest was cut"
 
 
 # -- replay -----------------------------------------------------------------------------------------
 
 
-def _edit(body: bytes) -> bytes:
-    """Open $VISUAL/$EDITOR on the body; an unchanged edit keeps the recorded bytes exactly."""
+def _edit(body: bytes, cut: bool = False) -> bytes:
+    """Open $VISUAL/$EDITOR on the body; an unchanged edit keeps the recorded bytes exactly (refused when
+    ``cut``: the recorded bytes are only the body's first part)."""
     import shlex
     import subprocess
     import tempfile
@@ -189,25 +215,48 @@ def _edit(body: bytes) -> bytes:
     if not edited.strip():
         fail("the edited body is empty; nothing was sent.")
     if edited.strip() == original.strip():
+        if cut:
+            fail("the body is unchanged, and it is only the first part of the recorded one; nothing was sent.")
         Console(stderr=True).print("body unchanged; sending the recorded bytes.")
         return body
     return edited.rstrip("\n").encode()
 
 
-def _diff(old: bytes, new: bytes) -> list[str]:
+def _diff(old: bytes, new: bytes, mask: Masker) -> list[str]:
     import difflib
 
     return list(
         difflib.unified_diff(
-            body_text(old).splitlines(), body_text(new).splitlines(), "recorded reply", "new reply", lineterm="", n=2
+            body_text(old, mask).splitlines(),
+            body_text(new, mask).splitlines(),
+            "recorded reply",
+            "new reply",
+            lineterm="",
+            n=2,
         )
     )
+
+
+def _read_body(file: Path) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read --body-file {file} ({exc.strerror}).", ExitStatus.USAGE)
 
 
 def replay(
     key: Annotated[str, typer.Argument(metavar="ID|last", help="Exchange id, row number or 'last'.")],
     to: Annotated[str | None, typer.Option("--to", help="Send here instead of the recorded target.")] = None,
     edit: Annotated[bool, typer.Option("--edit", help="Edit the body in $EDITOR first.")] = False,
+    body_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--body-file",
+            metavar="FILE",
+            help="Send this body (- for standard input) instead of the recorded one; with --edit, edit it first.",
+            show_default=False,
+        ),
+    ] = None,
     journal: JournalOpt = None,
     secret: SecretOpt = None,
     bearer: BearerOpt = None,
@@ -228,19 +277,29 @@ def replay(
     from vapi_dev.vapi.contracts import check_reply
 
     auth = auth_config(secret, bearer, hmac_secret, (secret_file, bearer_file, hmac_secret_file))
+    mask = masker(auth)
     ex = get_exchange(open_journal(journal), key)
+    if ex.request_truncated and body_file is None and not edit:
+        fail(
+            f"the request body of {ex.id} was cut in the journal ({_cut_note(len(ex.body), ex.request_bytes)}),"
+            " so it cannot be sent again as it was; give the body with --body-file FILE (or --edit it)."
+        )
     if to:
         url = target_url(to, ex.path, ex.query)
     elif ex.forward_url:
         url = ex.forward_url
     else:
         fail(f"{ex.id} was not forwarded anywhere; pass --to URL.", ExitStatus.USAGE)
-    body = _edit(ex.body) if edit else ex.body
+    body = ex.body if body_file is None else _read_body(body_file)
+    if edit:
+        body = _edit(body, cut=ex.request_truncated and body_file is None)
     req = Request(ex.method, ex.path, ex.query, ex.headers, body, ex.message_type or "")
     reply = send(req, url, auth, timeout, " — is the app running? (or pass --to)")
     new = dataclasses.replace(
         ex,
         body=body,
+        request_bytes=len(body),
+        request_truncated=False,
         payload=parse_json(body),
         forward_url=url,
         status=reply.status,
@@ -259,7 +318,8 @@ def replay(
     new.problems = check_reply(new)
     c = stdout_console()
     c.print(
-        f"replayed {printable(ex.id)} ({printable(ex.message_type or 'plain HTTP')}) → {printable(url)}", markup=False
+        f"replayed {printable(ex.id)} ({printable(ex.message_type or 'plain HTTP')}) → {printable(mask.text(url))}",
+        markup=False,
     )
     table = Table(box=None, pad_edge=False)
     for col in ("", "recorded", "now"):
@@ -269,7 +329,7 @@ def replay(
     table.add_row("latency", format_ms(ex.duration_ms), format_ms(reply.ms))
     table.add_row("bytes", str(ex.response_bytes), str(len(reply.body)))
     c.print(table)
-    lines = _diff(ex.response_body, reply.body)
+    lines = _diff(ex.response_body, reply.body, mask)
     if not lines:
         c.print("reply body: identical")
     else:
@@ -280,7 +340,7 @@ def replay(
     if new.problems:
         c.rule("problems")
         for p in new.problems:
-            line = f"{p.level}: {printable(p.message, None)} [{p.code}]"
+            line = f"{p.level}: {printable(mask.text(p.message), None)} [{p.code}]"
             c.print(line, style="red" if p.level == "error" else "yellow", markup=False)
     elif ex.message_type:
         c.print("reply contract: ok")
@@ -289,22 +349,37 @@ def replay(
 def export(
     call: Annotated[str, typer.Option("--call", help="The call id to export.")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here (default: stdout).")] = None,
+    raw: Annotated[
+        bool,
+        typer.Option("--raw", help="Keep credential-like fields, secret parameters and values unmasked (a warning)."),
+    ] = False,
     journal: JournalOpt = None,
 ) -> None:
-    """Write a call's exchanges as a JSON fixture that `trigger --file` can send again."""
+    """Write a call's exchanges as a JSON fixture that `trigger --file` can send again (secrets masked)."""
     import json
 
     from rich.console import Console
 
     from vapi_dev.journal.fixtures import fixture
 
+    err = Console(stderr=True, highlight=False)
+    if raw:
+        err.print(
+            "warning: --raw keeps tokens, passwords and other secrets in the bodies and query strings of the"
+            " export; keep the file private (secret headers stay masked: they are never recorded).",
+            style="yellow",
+            markup=False,
+        )
     j = open_journal(journal)
     rows = j.by_call(call)
     if not rows:
         fail(
             f"no exchanges of call {call!r} in the journal ({j.path}); `vapi-dev events` lists calls.", ExitStatus.USAGE
         )
-    text = json.dumps(fixture(call, rows), indent=2, ensure_ascii=False) + "\n"
+    try:
+        text = json.dumps(fixture(call, rows, masker(show_secrets=raw)), indent=2, ensure_ascii=False) + "\n"
+    except RecursionError:
+        fail(f"an exchange of call {call!r} has a body nested too deeply to write as JSON.")
     if output is None:
         sys.stdout.write(text)
         return
@@ -312,7 +387,7 @@ def export(
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {output} ({exc.strerror}).")
-    Console(stderr=True).print(f"wrote {len(rows)} exchanges of call {call} to {output}", markup=False)
+    err.print(f"wrote {len(rows)} exchanges of call {call} to {output}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

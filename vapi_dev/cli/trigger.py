@@ -19,6 +19,7 @@ from vapi_dev.cli.common import (
     auth_config,
     fail,
     format_ms,
+    masker,
     print_body,
     send,
     stdout_console,
@@ -96,6 +97,7 @@ def trigger(
         _list_types(c)
         return
     auth = auth_config(secret, bearer, hmac_secret, (secret_file, bearer_file, hmac_secret_file))
+    mask = masker(auth)
     if file is not None:
         try:
             raw = file.read_bytes()
@@ -118,9 +120,9 @@ def trigger(
         url = target_url(to, req.path, req.query)
         reply = send(req, url, auth, timeout, hint)
         style = "green" if 200 <= reply.status < 300 else "red"
-        line = Text(f"→ {printable(req.label or req.method + ' ' + req.path)}  ")
+        line = Text(f"→ {printable(mask.text(req.label or req.method + ' ' + req.path))}  ")
         line.append(str(reply.status), style=style)
         line.append(f"  {format_ms(reply.ms)}")
         c.print(line)
         if len(reqs) == 1:
-            print_body(c, reply.body, show_secrets=True)
+            print_body(c, reply.body, mask)

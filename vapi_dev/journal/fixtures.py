@@ -1,8 +1,13 @@
 """The fixture format: captured traffic (written by `export`) that `trigger --file` and `replay` send again.
 
-A fixture is ``{"vapi_dev_fixture": 1, "call_id": …, "exchanges": [{"request": {…}, "reply": {…}}]}``; a
-bare Vapi payload (``{"message": {…}}``) is read as one request too. Bodies are kept as JSON when that gives
-the exact bytes back, else as base64, so a re-sent request is byte for byte the recorded one.
+A fixture is ``{"version": 1, "call_id": …, "exchanges": [{…request…, "reply": {…}}]}``; a bare Vapi
+payload (``{"message": {…}}``) is read as one request too. Bodies are kept as JSON when that gives the exact
+bytes back, else as base64, so a re-sent request is byte for byte the recorded one.
+
+A masked fixture (``"masked": true``, what export writes by default) has credential-like fields, secret
+query parameters and known secret values replaced by the mask: a body that needed masking is kept as its
+masked JSON (or masked text, as base64), no longer the exact bytes, and is sent again as such (re-signed
+when the sender has the credentials, since secret headers are never kept).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vapi_dev.exchange import Exchange, Headers
+from vapi_dev.redact import Masker
 from vapi_dev.vapi.messages import raw_type
 from vapi_dev.vapi.samples import SampleError
 
@@ -64,9 +70,28 @@ def encode_body(body: bytes, prefix: str = "body") -> dict[str, Any]:
         parsed = json.loads(body)
         if _compact(parsed) == body:
             return {f"{prefix}_json": parsed}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON, or nested too deeply for json
         pass
     return {f"{prefix}_base64": base64.b64encode(body).decode()}
+
+
+def masked_body(body: bytes, mask: Masker, prefix: str = "body") -> dict[str, Any]:
+    """``encode_body`` of ``body`` when masking changes nothing, else of what ``mask`` leaves of it: its JSON
+    value masked (``{prefix}_json``), or its text masked (``{prefix}_base64``)."""
+    view, is_json = mask.body(body)
+    if is_json:
+        try:
+            if view == json.loads(body):
+                return encode_body(body, prefix)
+            return {f"{prefix}_json": view}
+        except RecursionError:  # pragma: no cover - mask.body only says JSON for a value it could walk
+            pass
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return encode_body(body, prefix)  # binary: nothing a text rule could find
+    masked = mask.text(text).encode()
+    return encode_body(body if masked == body else masked, prefix)
 
 
 def decode_body(item: dict[str, Any], prefix: str = "body") -> bytes:
@@ -77,26 +102,38 @@ def decode_body(item: dict[str, Any], prefix: str = "body") -> bytes:
     return b""
 
 
-def fixture(call_id: str, exchanges: Iterable[Exchange]) -> dict[str, Any]:
-    """A call's exchanges as a JSON-able fixture (headers as stored, i.e. masked)."""
+def fixture(call_id: str, exchanges: Iterable[Exchange], mask: Masker | None = None) -> dict[str, Any]:
+    """A call's exchanges as a JSON-able fixture (headers as stored, i.e. masked); with ``mask`` (enabled)
+    a masked fixture: bodies, query strings, errors and headers masked by it."""
+    on = mask is not None and mask.enabled
+    m = mask if mask is not None else Masker(enabled=False)
+
+    def body(raw: bytes, prefix: str = "body") -> dict[str, Any]:
+        return masked_body(raw, m, prefix) if on else encode_body(raw, prefix)
+
     items = []
     for ex in exchanges:
-        reply: dict[str, Any] = {"status": ex.status, "duration_ms": ex.duration_ms, "error": ex.error}
-        reply.update(encode_body(ex.response_body))
+        error = m.text(ex.error) if ex.error else ex.error
+        reply: dict[str, Any] = {"status": ex.status, "duration_ms": ex.duration_ms, "error": error}
+        reply.update(body(ex.response_body))
         items.append(
             {
                 "id": ex.id,
                 "received_at": ex.received_at,
                 "method": ex.method,
-                "path": ex.path,
-                "query": ex.query,
+                "path": m.text(ex.path),
+                "query": m.text(ex.query),
                 "message_type": raw_type(ex),
-                "headers": [[k, v] for k, v in ex.headers],
-                **encode_body(ex.body),
+                "headers": [[k, v] for k, v in m.headers(ex.headers)],
+                **body(ex.body),
                 "reply": reply,
             }
         )
-    return {"version": FIXTURE_VERSION, "call_id": call_id, "exchanges": items}
+    out: dict[str, Any] = {"version": FIXTURE_VERSION, "call_id": call_id}
+    if on:
+        out["masked"] = True
+    out["exchanges"] = items
+    return out
 
 
 def load_requests(raw: bytes, source: str = "the file") -> list[Request]:

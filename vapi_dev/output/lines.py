@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 
 from vapi_dev.exchange import Exchange, Ready
+from vapi_dev.redact import Masker
 from vapi_dev.vapi import messages as vapi
 from vapi_dev.vapi.summary import end_of_call_summary, summarize
 
@@ -37,6 +38,7 @@ NOTICE_STYLE = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 REPLY_MARK = "↩"  # Vapi waits for this reply
 
 Redactor = Callable[[Exchange], tuple[Any, Any]]  # (request view, reply view) safe to print
+DEFAULT_MASK = Masker()  # the name rules alone, for callers that know no configured secret
 
 
 FIELD_LIMIT = 200  # characters of one untrusted field (type, path, summary) shown on a line
@@ -146,8 +148,8 @@ def clock(epoch: float) -> str:
     return datetime.fromtimestamp(epoch).strftime("%H:%M:%S")
 
 
-def exchange_line(ex: Exchange) -> Text:
-    """The one-line view of a finished exchange."""
+def exchange_line(ex: Exchange, mask: Masker = DEFAULT_MASK) -> Text:
+    """The one-line view of a finished exchange (the target and the summary masked by ``mask``)."""
     info = vapi.type_info(ex.message_type)
     line = Text(clock(ex.received_at) + " ", style="dim")
     line.append(f"{printable(short_call(ex.call_id)):<8} ", style=call_style(ex.call_id))
@@ -155,7 +157,7 @@ def exchange_line(ex: Exchange) -> Text:
         name = ex.message_type
         style = CATEGORY_STYLE.get(info.category, "white")
     else:
-        name = f"{ex.method} {ex.target}"
+        name = mask.text(f"{ex.method} {ex.target}")
         style = "white"
     mark = f" {REPLY_MARK}" if ex.reply_needed else ""
     line.append(f"{printable(name)}{mark}".ljust(30) + " ", style=style)
@@ -168,25 +170,25 @@ def exchange_line(ex: Exchange) -> Text:
         line.append("auth✓ " if ex.auth.ok else "auth✗ ", style="green" if ex.auth.ok else "bold red")
     if ex.fallback:
         line.append("fallback answered ", style="bold yellow")
-    summary = summarize(ex) if ex.message_type else ""
+    summary = summarize(ex, mask) if ex.message_type else ""
     if summary:
         line.append(printable(summary))
     return line
 
 
-def detail_lines(ex: Exchange) -> list[tuple[str, str]]:
-    """Error, auth and problem lines shown under an exchange."""
+def detail_lines(ex: Exchange, mask: Masker = DEFAULT_MASK) -> list[tuple[str, str]]:
+    """Error, auth and problem lines shown under an exchange (masked: errors quote URLs and replies)."""
     out: list[tuple[str, str]] = []
     if ex.error:
-        out.append((f"✗ {printable(ex.error, None)}", "bold red"))
+        out.append((f"✗ {printable(mask.text(ex.error), None)}", "bold red"))
     if ex.auth is not None and not ex.auth.ok:
-        out.append((f"✗ authentication failed: {printable(ex.auth.reason, None)}", "red"))
+        out.append((f"✗ authentication failed: {printable(mask.text(ex.auth.reason), None)}", "red"))
     for p in ex.problems:
         mark = "✗" if p.level == "error" else "⚠"
-        out.append((f"{mark} {printable(p.message, None)}", "red" if p.level == "error" else "yellow"))
+        out.append((f"{mark} {printable(mask.text(p.message), None)}", "red" if p.level == "error" else "yellow"))
     if ex.message_type == "end-of-call-report" and not ex.error:
         msg = vapi.message_of(ex.payload)
-        ended = printable(end_of_call_summary(msg), None)
+        ended = printable(mask.text(end_of_call_summary(msg)), None)
         out.append((f"■ call {printable(short_call(ex.call_id))} ended: {ended}", "bold blue"))
     return out
 

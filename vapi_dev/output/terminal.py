@@ -30,12 +30,15 @@ from vapi_dev.output.lines import (
     truncate,
 )
 from vapi_dev.output.threaded import ThreadedSink
+from vapi_dev.output.view import BodyView, make_masker
+from vapi_dev.redact import Masker
 from vapi_dev.vapi import messages as vapi
 
 LINE_RATE = 50  # exchange lines a second; beyond this the display summarises (forwarding never slows)
 NOTABLE_IN_BURST = 10  # failed or flagged exchanges still shown one by one in a summarised batch
 BURST_PAUSE_S = 0.1  # short: exchanges held for the display cost memory (0.5 s: +30 MB at peak)
 CHATTY_FLUSH_S = 1.5
+TEXT_BODY_LIMIT = 2000  # characters of a text body shown without --full (and of a body that failed to render)
 
 
 def make_console(file: TextIO, color: bool | None) -> Console:
@@ -46,12 +49,21 @@ def make_console(file: TextIO, color: bool | None) -> Console:
 
 
 class TerminalSink(ThreadedSink):
-    """The human stream: a banner, one line per exchange, notices, and -v bodies."""
+    """The human stream: a banner, one line per exchange, notices, and -v bodies.
 
-    def __init__(self, console: Console, config: Config, redact: Redactor, *, exchanges: bool = True) -> None:
+    Lines are masked like the bodies: by the Masker of ``redact`` when it is a BodyView, else by one
+    made from ``config`` (its secrets, --show-secrets).
+    """
+
+    def __init__(
+        self, console: Console, config: Config, redact: Redactor, *, exchanges: bool = True, mask: Masker | None = None
+    ) -> None:
         self.console = console
         self.config = config
         self.redact = redact
+        if mask is None:
+            mask = redact.mask if isinstance(redact, BodyView) else make_masker(config.auth, config.show_secrets)
+        self.mask = mask
         self.exchanges = exchanges  # False in --json mode: only banner and notices (on stderr)
         self._chatty: list[Exchange] = []
         self._chatty_since = 0.0
@@ -104,7 +116,7 @@ class TerminalSink(ThreadedSink):
                     overflow.append(ex)
                     continue
                 shown += 1
-                self._finished(ex)
+                self._finished_or_fallback(ex)
             elif isinstance(event, Pending):
                 if self.exchanges and self.wants(event.exchange):
                     self._pending(event.exchange)
@@ -131,6 +143,22 @@ class TerminalSink(ThreadedSink):
 
     # -- lines -------------------------------------------------------------------------------
 
+    def _finished_or_fallback(self, ex: Exchange) -> None:
+        """One exchange whose rendering fails costs only its own detail: a plain line, never the batch."""
+        try:
+            self._finished(ex)
+        except Exception as exc:
+            self.console.print(Text(self._fallback_line(ex, exc), style="yellow"))
+
+    def _fallback_line(self, ex: Exchange, exc: Exception) -> str:
+        what = ex.message_type or f"{ex.method} {ex.target}"
+        status = ex.status if ex.status is not None else "---"
+        return printable(
+            f"{clock(ex.received_at)} {short_call(ex.call_id)} {self.mask.text(what)} {status}"
+            f" (could not render this exchange: {type(exc).__name__})",
+            None,
+        )
+
     def _finished(self, ex: Exchange) -> None:
         if not self.config.all and not self.config.verbose and is_chatty(ex):
             if not self._chatty:
@@ -138,8 +166,8 @@ class TerminalSink(ThreadedSink):
             self._chatty.append(ex)
             return
         self._flush_chatty()
-        self.console.print(exchange_line(ex))
-        for text, style in detail_lines(ex):
+        self.console.print(exchange_line(ex, self.mask))
+        for text, style in detail_lines(ex, self.mask):
             self.console.print(Text("    " + text, style=style))
         if self.config.verbose:
             self._bodies(ex)
@@ -166,7 +194,7 @@ class TerminalSink(ThreadedSink):
         self.console.print(line)
 
     def _summary(self, items: Sequence[Exchange]) -> None:
-        counts = Counter((ex.message_type or f"{ex.method} {ex.path}", ex.status or 0) for ex in items)
+        counts = Counter((ex.message_type or self.mask.text(f"{ex.method} {ex.path}"), ex.status or 0) for ex in items)
         parts = ", ".join(f"{n}× {printable(t)} {s}" for (t, s), n in counts.most_common(4))
         if len(counts) > 4:
             parts += ", …"
@@ -175,19 +203,31 @@ class TerminalSink(ThreadedSink):
         self.console.print(line)
 
     def _bodies(self, ex: Exchange) -> None:
-        request, reply = self.redact(ex)
-        for label, view in (("request", request), ("reply", reply)):
+        try:
+            request, reply = self.redact(ex)
+        except Exception:  # the view failed: the masked raw text of both bodies instead
+            request, reply = self._raw_text(ex.body), self._raw_text(ex.response_body)
+        for label, view, raw in (("request", request, ex.body), ("reply", reply, ex.response_body)):
             if view is None:
                 continue
             self.console.print(Text(f"    {label}:", style="dim"))
             if isinstance(view, (dict, list)):
-                data = view if self.config.full else truncate(view)
-                self.console.print(JSON.from_data(printable_data(data), indent=2), soft_wrap=True)
+                try:
+                    data = view if self.config.full else truncate(view)
+                    rendered: JSON | Text = JSON.from_data(printable_data(data), indent=2)
+                except (RecursionError, ValueError, TypeError):  # too deep for rich's JSON: the raw text, shortened
+                    rendered = self._text(self._raw_text(raw) or "", full=False)
             else:
-                text = str(view)
-                if not self.config.full and len(text) > 2000:
-                    text = text[:2000] + f"… ({len(text)} chars)"
-                self.console.print(Text(printable(text, None)), soft_wrap=True)
+                rendered = self._text(str(view), full=self.config.full)
+            self.console.print(rendered, soft_wrap=True)
+
+    def _raw_text(self, raw: bytes) -> str | None:
+        return self.mask.text(raw.decode("utf-8", "replace")) if raw else None
+
+    def _text(self, text: str, *, full: bool) -> Text:
+        if not full and len(text) > TEXT_BODY_LIMIT:
+            text = text[:TEXT_BODY_LIMIT] + f"… ({len(text)} chars)"
+        return Text(printable(text, None))
 
     def _other(self, event: Event) -> None:
         if isinstance(event, Ready):

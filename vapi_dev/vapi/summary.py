@@ -1,4 +1,8 @@
-"""One-line human summaries of Vapi messages (and what the app answered), for the stream and `events`."""
+"""One-line human summaries of Vapi messages (and what the app answered), for the stream and `events`.
+
+Summaries quote what was sent (tool arguments, transcripts, replies), so every quoted value is masked
+with the output's Masker before it is shortened: a secret cut in half would no longer be recognised.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,30 @@ import json
 from typing import Any
 
 from vapi_dev.exchange import Exchange
+from vapi_dev.redact import MASK, Masker, is_secret_key
 from vapi_dev.vapi.messages import as_dict, message_of, tool_calls
 
+TOO_DEEP = "(nested too deeply to summarise)"
+_DEFAULT_MASK = Masker()  # the name rules alone, for callers that know no configured secret
 
-def _short(text: Any, limit: int = 60) -> str:
-    s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, separators=(",", ":"))
+
+def _short(text: Any, limit: int = 60, mask: Masker = _DEFAULT_MASK) -> str:
+    s = (
+        mask.text(text)
+        if isinstance(text, str)
+        else json.dumps(mask.data(text), ensure_ascii=False, separators=(",", ":"))
+    )
     s = " ".join(s.split())
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def _fmt_args(args: Any) -> str:
+def _fmt_args(args: Any, mask: Masker) -> str:
     if isinstance(args, dict):
-        return ", ".join(f"{k}={_short(v, 24)}" for k, v in args.items())
-    return _short(args, 40)
+        return ", ".join(
+            f"{mask.text(str(k))}={MASK if mask.enabled and is_secret_key(str(k)) else _short(v, 24, mask)}"
+            for k, v in args.items()
+        )
+    return _short(args, 40, mask)
 
 
 def _reply_of(ex: Exchange) -> dict[str, Any]:
@@ -30,7 +45,7 @@ def _reply_of(ex: Exchange) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _tool_summary(ex: Exchange, msg: dict[str, Any]) -> str:
+def _tool_summary(ex: Exchange, msg: dict[str, Any], mask: Masker) -> str:
     calls = tool_calls(ex.payload)
     results = _reply_of(ex).get("results")
     by_id: dict[str, Any] = {}
@@ -42,28 +57,37 @@ def _tool_summary(ex: Exchange, msg: dict[str, Any]) -> str:
         by_id[""] = _reply_of(ex).get("result")
     parts = []
     for c in calls[:3]:
-        out = f"{c.name}({_fmt_args(c.arguments)})"
+        out = f"{_short(c.name, 40, mask)}({_fmt_args(c.arguments, mask)})"
         if c.id in by_id:
-            out += f" → {_short(by_id[c.id], 40)}"
+            out += f" → {_short(by_id[c.id], 40, mask)}"
         parts.append(out)
     if len(calls) > 3:
         parts.append(f"+{len(calls) - 3} more")
     return "; ".join(parts)
 
 
-def summarize(ex: Exchange) -> str:
-    """A short human summary of what the message says (and what the app answered)."""
+def summarize(ex: Exchange, mask: Masker | None = None) -> str:
+    """A short human summary of what the message says (and what the app answered), masked by ``mask``
+    (default: the name rules). A message nested too deeply to walk gets a short placeholder."""
+    m = mask or _DEFAULT_MASK
+    try:
+        return m.text(_summarize(ex, m))
+    except RecursionError:
+        return TOO_DEEP
+
+
+def _summarize(ex: Exchange, mask: Masker) -> str:
     msg = message_of(ex.payload)
     mtype = ex.message_type or ""
     if mtype in ("tool-calls", "function-call"):
-        return _tool_summary(ex, msg)
+        return _tool_summary(ex, msg, mask)
     if mtype == "status-update":
         status = msg.get("status", "?")
         reason = msg.get("endedReason") or (as_dict(msg.get("call")).get("endedReason") if status == "ended" else None)
         return f"{status}" + (f" ({reason})" if reason else "")
     if mtype == "transcript":
         kind = msg.get("transcriptType", "final" if "final" in str(msg.get("type", "")) else "")
-        return f'{msg.get("role", "?")}: "{_short(msg.get("transcript", ""), 70)}"' + (
+        return f'{msg.get("role", "?")}: "{_short(msg.get("transcript", ""), 70, mask)}"' + (
             " (partial)" if kind == "partial" else ""
         )
     if mtype == "speech-update":
@@ -78,27 +102,27 @@ def summarize(ex: Exchange) -> str:
         reply = _reply_of(ex)
         for key in ("assistantId", "squadId", "workflowId"):
             if key in reply:
-                return f"→ {key} {_short(reply[key], 40)}"
+                return f"→ {key} {_short(reply[key], 40, mask)}"
         for key in ("assistant", "squad", "workflow"):
             if isinstance(reply.get(key), dict):
                 name = reply[key].get("name")
-                return f"→ transient {key}" + (f" {_short(name, 30)}" if name else "")
+                return f"→ transient {key}" + (f" {_short(name, 30, mask)}" if name else "")
         if "destination" in reply:
-            return "→ transfer " + _short(reply["destination"], 50)
+            return "→ transfer " + _short(reply["destination"], 50, mask)
         if "error" in reply:
-            return "→ error " + _short(reply["error"], 50)
+            return "→ error " + _short(reply["error"], 50, mask)
         customer = as_dict(msg.get("customer"))
         return f"from {customer.get('number', '?')}"
     if mtype in ("transfer-destination-request", "handoff-destination-request"):
         dest = _reply_of(ex).get("destination")
-        return "→ " + _short(dest, 60) if dest else ""
+        return "→ " + _short(dest, 60, mask) if dest else ""
     if mtype == "knowledge-base-request":
         docs = _reply_of(ex).get("documents")
         return f"→ {len(docs)} documents" if isinstance(docs, list) else ""
     if mtype == "user-interrupted":
         return "barge-in"
     if mtype == "model-output":
-        return _short(msg.get("output", ""), 60)
+        return _short(msg.get("output", ""), 60, mask)
     if mtype == "language-change-detected":
         return str(msg.get("language", ""))
     if mtype == "hang":
