@@ -27,10 +27,11 @@ def header(headers: Headers, name: str) -> str | None:
 
 
 def parse_json(body: bytes | str) -> Any:
-    """``body`` parsed as JSON, or None when it is not JSON (or not UTF-8)."""
+    """``body`` parsed as JSON, or None when it is not JSON (or not UTF-8), or is valid JSON nested deeper
+    than the parser goes (about 1,000 levels): such a body is still forwarded, shown and kept as bytes."""
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 

@@ -27,19 +27,42 @@ class Hook(Protocol):
 
 
 class Bus:
-    """Hands every event to every sink; sinks return at once."""
+    """Hands every event to every sink; sinks return at once.
+
+    A sink that raises loses that event, not the others' (nor the receiver's exchange): the first time,
+    the other sinks get a Notice saying so.
+    """
 
     def __init__(self, sinks: Sequence[Sink]) -> None:
         self.sinks = list(sinks)
+        self._broken: set[int] = set()  # id() of sinks that have raised, reported once each
 
     def emit(self, event: Event) -> None:
         for sink in self.sinks:
-            sink.emit(event)
+            try:
+                sink.emit(event)
+            except Exception as exc:
+                self._failed(sink, exc)
+
+    def _failed(self, sink: Sink, exc: Exception) -> None:
+        if id(sink) in self._broken:
+            return
+        self._broken.add(id(sink))
+        notice = Notice(
+            "error", f"vapi-dev: {type(sink).__name__} failed on an event ({exc!r:.200}); forwarding goes on"
+        )
+        for other in self.sinks:
+            if other is not sink:
+                with contextlib.suppress(Exception):
+                    other.emit(notice)
 
     async def aclose(self) -> None:
-        for sink in self.sinks:
+        # In reverse: the journal (added last) flushes first, so a notice about its last write reaches the
+        # stream, which is still open; sleep(0) lets such a notice, sent from a thread, arrive.
+        for sink in reversed(self.sinks):
             with contextlib.suppress(Exception):
                 await sink.aclose()
+            await asyncio.sleep(0)
 
 
 class Session:
@@ -67,6 +90,7 @@ class Session:
         self.on_ready = on_ready  # e.g. stop a progress spinner
         self._ready = False
         self._deferred: list[Event] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add_hook(self, hook: Hook) -> None:
         """Add a hook before ``run``: hooks are built after the session, since they report through it."""
@@ -79,12 +103,21 @@ class Session:
         else:
             self._deferred.append(event)
 
+    def notice_threadsafe(self, event: Event) -> None:
+        """``notice`` from any thread (the journal's writer): handed to the loop, dropped once it has ended."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed in between
+            loop.call_soon_threadsafe(self.notice, event)
+
     @property
     def local_url(self) -> str:
         return self.receiver.local_url
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set. Raises ListenError / TunnelError before Ready on failure."""
+        self._loop = asyncio.get_running_loop()
         await self.forwarder.start()
         try:
             await self.receiver.start()

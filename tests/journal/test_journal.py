@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.cli import ROOT
 from tests.support.exchanges import make_exchange
+from tests.support.net import wait_until
 from vapi_dev.exchange import AuthResult, Exchange, Finished, Notice, Problem
 from vapi_dev.journal.store import Journal, JournalError, JournalMissing, default_journal_path
 from vapi_dev.journal.writer import JournalSink
@@ -197,3 +198,42 @@ def test_message_type_is_read_normalised_and_kept_as_sent(tmp_path: Path) -> Non
     assert exchange_record(back[0])["message_type"] == FINAL
     with sqlite3.connect(j.path) as db:
         assert db.execute("SELECT message_type FROM exchanges WHERE id = ?", (final.id,)).fetchone()[0] == FINAL
+
+
+async def test_a_failed_write_is_reported_once_and_later_writes_are_tried_again(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    with journal._lock:  # this connection's "disk" is nearly full
+        pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
+        journal._db.execute(f"PRAGMA max_page_count = {pages + 4}")
+    reported: list[str] = []
+    sink = JournalSink(journal, interval=0.01, on_error=reported.append)
+    big = b"{" + b" " * 50_000 + b"}"
+    for _ in range(5):
+        sink.emit(Finished(journal_exchange(body=big)))
+    await wait_until(lambda: sink.error is not None)
+    for _ in range(5):  # fails again: not reported again
+        sink.emit(Finished(journal_exchange(body=big)))
+    await wait_until(lambda: not sink._pending)
+    with journal._lock:  # space freed
+        journal._db.execute("PRAGMA max_page_count = 1000000")
+    sink.emit(Finished(journal_exchange()))
+    await sink.aclose()
+    assert len(reported) == 1 and sink.error == reported[0]
+    assert "database or disk is full" in reported[0]
+    assert "free disk space" in reported[0] and "--journal" in reported[0] and "--no-journal" in reported[0]
+    assert journal.count() >= 1  # recording resumed once there was room
+
+
+async def test_a_large_parsed_body_is_not_held_while_its_row_waits(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    sink = JournalSink(journal)
+    payload = {"message": {"type": FINAL, "transcript": "x" * 100_000, "role": "user"}}
+    ex = make_exchange(FINAL, {}, payload=payload)
+    sink.emit(Finished(ex))
+    assert sink._pending[0] is not ex and sink._pending[0].payload == {"message": {"type": FINAL}}
+    assert ex.payload is payload  # what the other sinks read is untouched
+    await sink.aclose()
+    (got,) = journal.recent()
+    assert got.body == ex.body and got.message_type == "transcript" and got.payload == payload
+    with sqlite3.connect(journal.path) as db:
+        assert db.execute("SELECT message_type FROM exchanges").fetchone()[0] == FINAL

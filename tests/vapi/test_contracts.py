@@ -417,3 +417,67 @@ def test_fallback_shapes() -> None:
     assert body("status-update") == {}
     no_ids = make("tool-calls", payload={"message": {"type": "tool-calls"}})
     assert json.loads(fallback_reply(no_ids, "down")[1]) == {"error": "vapi-dev fallback: down"}
+
+
+# -- large and deep replies: one linear pass, bounded verdicts, no exceptions ----------------------------
+
+
+def big_tool_call(n: int) -> dict[str, Any]:
+    calls = [{"id": f"tc_{i}", "type": "function", "function": {"name": "f", "arguments": {"i": i}}} for i in range(n)]
+    return {"message": {"type": "tool-calls", "call": {"id": "call_1"}, "toolCallList": calls}}
+
+
+def test_twenty_thousand_results_are_checked_in_one_pass() -> None:
+    good = {"results": [{"toolCallId": f"tc_{i}", "result": "ok"} for i in range(20_000)]}
+    assert check_reply(make("tool-calls", good, payload=big_tool_call(20_000))) == []
+    swapped = {"results": [*good["results"][1:], good["results"][0]]}
+    assert codes(make("tool-calls", swapped, payload=big_tool_call(20_000))) == ["tool-calls.order"]
+    half = {"results": good["results"][::2]}
+    problems = check_reply(make("tool-calls", half, payload=big_tool_call(20_000)))
+    assert [p.message for p in problems[:2]] == [
+        "tool call tc_1 got no result; Vapi reports 'no result returned'",
+        "tool call tc_3 got no result; Vapi reports 'no result returned'",
+    ]
+
+
+def test_many_problems_of_one_kind_are_counted_not_listed() -> None:
+    reply = {"results": [{"toolCallId": f"other_{i}", "result": "a\nb"} for i in range(20_000)]}
+    problems = check_reply(make("tool-calls", reply, payload=big_tool_call(3)))
+    by_code: dict[str, list[str]] = {}
+    for p in problems:
+        by_code.setdefault(p.code, []).append(p.message)
+    assert set(by_code) == {"tool-calls.unknown-tool-call-id", "tool-calls.line-break", "tool-calls.missing-result"}
+    unknown = by_code["tool-calls.unknown-tool-call-id"]
+    assert len(unknown) == 6 and unknown[-1] == "… and 19995 more like this"  # 5 shown, then the count
+    assert by_code["tool-calls.line-break"][-1] == "… and 19995 more like this"
+    assert len(by_code["tool-calls.missing-result"]) == 3  # under the bound: each one
+    assert len(problems) == 15
+
+
+def test_unknown_long_id_message_is_bounded() -> None:
+    reply = {"results": [{"toolCallId": "tc_1", "result": "a"}, {"toolCallId": "y" * 100_000, "result": "b"}]}
+    problems = check_reply(make("tool-calls", reply))
+    assert [p.code for p in problems] == ["tool-calls.unknown-tool-call-id", "tool-calls.missing-result"]
+    assert all(len(p.message) < 300 for p in problems)
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000  # valid JSON, deeper than any recursive parser goes
+
+
+def test_a_reply_nested_too_deeply_is_a_warning_not_a_crash() -> None:
+    [p] = check_reply(make("tool-calls", raw=b'{"results": ' + DEEP + b"}"))
+    assert (p.level, p.code) == ("warning", "tool-calls.too-deep")
+    [p] = check_reply(make("assistant-request", raw=DEEP))
+    assert p.code == "assistant-request.too-deep"
+    assert codes(make("tool-calls", raw=b'{"results": [' + b"[" * 10)) == ["tool-calls.not-json"]
+
+
+def test_deeply_nested_string_arguments_do_not_break_checks_or_fallback() -> None:
+    deep_args = (b"[" * 5_000 + b"]" * 5_000).decode()  # a string: messages.tool_calls parses it as JSON
+    payload = {
+        "message": {"type": "tool-calls", "toolCallList": [{"id": "tc_1", "function": {"arguments": deep_args}}]}
+    }
+    ok = make("tool-calls", {"results": [{"toolCallId": "tc_1", "result": "done"}]}, payload=payload)
+    assert check_reply(ok) == []
+    _, body = fallback_reply(make("tool-calls", payload=payload), "down")
+    assert json.loads(body) == {"error": "vapi-dev fallback: down"}  # ids unreadable: the general answer

@@ -577,13 +577,15 @@ def run_listen(config: Config) -> int:
     redact = make_view(config.auth, config.show_secrets)
     sinks: list[Any] = []
     if config.json:
-        sinks.append(NdjsonSink(sys.stdout, redact if config.verbose else None))
+        sinks.append(NdjsonSink(sys.stdout, redact if config.verbose else None, mask=redact.mask))
         sinks.append(TerminalSink(err, config, redact, exchanges=False))
     else:
         sinks.append(TerminalSink(out, config, redact))
     if config.journal is not None:
         try:
-            store = Journal(config.journal, config.keep)
+            store = Journal(
+                config.journal, config.keep, body_limit=config.journal_body_limit, max_size=config.journal_max_size
+            )
         except JournalError as e:
             fail(f"{e.message} (use --journal PATH for another file, or --no-journal)")
         auth_cfg = config.auth
@@ -592,7 +594,9 @@ def run_listen(config: Config) -> int:
                 store,
                 secrets=auth_cfg.secret_values() if auth_cfg else (),
                 secret_names=auth_cfg.secret_header_names() if auth_cfg else (),
-                on_error=lambda text: err.print(f"journal: {text}", style="red", markup=False),
+                # from the writer thread, once: a notice in the stream and in --json (session is made below,
+                # before anything can be written)
+                on_error=lambda text: session.notice_threadsafe(Notice("error", f"journal: {text}")),
             )
         )
     bus = Bus(sinks)

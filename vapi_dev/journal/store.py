@@ -19,7 +19,12 @@ from vapi_dev.redact import HeaderRedactor
 from vapi_dev.vapi.messages import normalise_type, raw_type
 
 DEFAULT_KEEP = 10_000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v2: request_bytes, request_truncated (a v1 file gains them in place, see _migrate)
+EVICT_TO = 0.9  # over max_size, the oldest rows go until the journal is back to this share of it
+SIZE_CHECKS = 32  # the used size is measured after about max_size / SIZE_CHECKS bytes written, not every row
+ROW_OVERHEAD = 512  # bytes a row costs beside its bodies and headers (columns, index entries), for eviction
+CHUNK_BYTES = 8 * 1024 * 1024  # one transaction writes at most about this much: the WAL stays small
+WAL_LIMIT = 64 * 1024 * 1024  # the WAL file is truncated back to this after a checkpoint
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS exchanges (
@@ -30,7 +35,8 @@ CREATE TABLE IF NOT EXISTS exchanges (
     forward_url TEXT NOT NULL, status INTEGER, response_headers TEXT NOT NULL,
     response_body BLOB NOT NULL, response_bytes INTEGER NOT NULL, response_truncated INTEGER NOT NULL,
     streamed INTEGER NOT NULL, duration_ms REAL, first_byte_ms REAL, error TEXT, error_kind TEXT,
-    fallback INTEGER NOT NULL, auth TEXT, problems TEXT NOT NULL
+    fallback INTEGER NOT NULL, auth TEXT, problems TEXT NOT NULL,
+    request_bytes INTEGER NOT NULL DEFAULT -1, request_truncated INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS exchanges_call ON exchanges(call_id);
 CREATE INDEX IF NOT EXISTS exchanges_id ON exchanges(id);
@@ -62,6 +68,14 @@ _COLUMNS = (
     "fallback",
     "auth",
     "problems",
+    "request_bytes",
+    "request_truncated",
+)
+# Columns added since v1, as ALTER TABLE adds them to an older file. request_bytes -1: the body's length
+# (a v1 row holds its whole body), which is what Exchange makes of -1.
+_ADDED_COLUMNS = (
+    ("request_bytes", "INTEGER NOT NULL DEFAULT -1"),
+    ("request_truncated", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 
@@ -95,10 +109,19 @@ _NO_PROBLEMS = json.dumps([])
 _encode = json.JSONEncoder().encode  # the C encoder, without json.dumps' argument handling
 
 
-def _row(ex: Exchange, redactor: HeaderRedactor) -> tuple[Any, ...]:
+def _cut(body: bytes, limit: int | None) -> bytes:
+    return body if limit is None or len(body) <= limit else body[:limit]
+
+
+def _row(ex: Exchange, redactor: HeaderRedactor, limit: int | None) -> tuple[Any, ...]:
+    """The row of one exchange, each body cut to ``limit`` bytes (None: whole)."""
     headers, masked = _masked(redactor, ex.headers)
     resp_headers = redactor(ex.response_headers)
     first_byte = None if ex.first_byte is None else (ex.first_byte - ex.started) * 1000.0
+    # A request refused by --enforce-auth came from someone without the credentials: its headers and size
+    # are what tell the story, its body is anyone's data and is not kept.
+    body = b"" if ex.error_kind == "auth" else _cut(ex.body, limit)
+    reply = _cut(ex.response_body, limit)
     return (
         ex.id,
         ex.received_at,
@@ -107,7 +130,7 @@ def _row(ex: Exchange, redactor: HeaderRedactor) -> tuple[Any, ...]:
         ex.query,
         _encode(headers),
         _encode(masked) if masked else _NO_PROBLEMS,
-        bytes(ex.body),
+        bytes(body),
         raw_type(ex),  # as sent; normalised again when read
         ex.call_id,
         int(ex.reply_needed),
@@ -115,9 +138,9 @@ def _row(ex: Exchange, redactor: HeaderRedactor) -> tuple[Any, ...]:
         ex.forward_url,
         ex.status,
         _encode(resp_headers),
-        bytes(ex.response_body),
+        bytes(reply),
         ex.response_bytes,
-        int(ex.response_truncated),
+        int(ex.response_truncated or len(reply) < len(ex.response_body)),
         int(ex.streamed),
         ex.duration_ms,
         first_byte,
@@ -126,13 +149,24 @@ def _row(ex: Exchange, redactor: HeaderRedactor) -> tuple[Any, ...]:
         int(ex.fallback),
         _encode(ex.auth.to_json()) if ex.auth else None,
         _encode([p.to_json() for p in ex.problems]) if ex.problems else _NO_PROBLEMS,
+        ex.request_bytes,
+        int(ex.request_truncated or len(body) < len(ex.body)),
     )
+
+
+_LARGE = tuple(_COLUMNS.index(c) for c in ("body", "response_body", "headers", "response_headers"))
+
+
+def _stored_bytes(row: tuple[Any, ...]) -> int:
+    """About what a row takes on disk: its bodies and headers, plus the rest (as _evict counts it)."""
+    return sum(len(row[i]) for i in _LARGE) + ROW_OVERHEAD
 
 
 def _exchange(row: sqlite3.Row) -> Exchange:
     """Rebuild an Exchange; monotonic times become offsets from 0 so durations still work."""
     body = bytes(row["body"])
-    payload = parse_json(body)
+    truncated = bool(row["request_truncated"])
+    payload = None if truncated else parse_json(body)  # a cut body is not JSON: no need to scan it
     auth = json.loads(row["auth"]) if row["auth"] else None
     return Exchange(
         id=row["id"],
@@ -144,6 +178,8 @@ def _exchange(row: sqlite3.Row) -> Exchange:
         headers=[(k, v) for k, v in json.loads(row["headers"])],
         body=body,
         payload=payload,
+        request_bytes=row["request_bytes"],  # -1 (a v1 row): the body's length
+        request_truncated=truncated,
         message_type=normalise_type(row["message_type"]) if row["message_type"] else None,  # rows of old journals
         call_id=row["call_id"],
         reply_needed=bool(row["reply_needed"]),
@@ -168,12 +204,27 @@ def _exchange(row: sqlite3.Row) -> Exchange:
 class Journal:
     """A SQLite file of exchanges (WAL, mode 0600) keeping the newest ``keep`` rows.
 
+    A listener also bounds the disk: each body is stored up to ``body_limit`` bytes (None: whole; the
+    real size and that it was cut are recorded), and past ``max_size`` bytes in all the oldest rows go.
     One connection, guarded by a lock, shared by the writer thread and readers.
     """
 
-    def __init__(self, path: Path | None = None, keep: int = DEFAULT_KEEP, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        keep: int = DEFAULT_KEEP,
+        *,
+        create: bool = True,
+        body_limit: int | None = None,
+        max_size: int | None = None,
+    ) -> None:
         self.path = Path(path) if path is not None else default_journal_path()
         self.keep = max(1, keep)
+        self.body_limit = None if body_limit is None else max(0, body_limit)
+        self.max_size = max_size if max_size is not None and max_size > 0 else None
+        self._check_every = max(4096, (self.max_size or 0) // SIZE_CHECKS)
+        self._chunk = min(CHUNK_BYTES, self._check_every) if self.max_size else CHUNK_BYTES
+        self._since_check = self._check_every  # the first write measures: the file may be over already
         self._lock = threading.Lock()
         if not self.path.exists():
             if not create:
@@ -192,13 +243,15 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against process crashes
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise JournalError(
                     f"{self.path} was written by another vapi-dev version (schema {version}); "
                     "move it away or pass --journal with another path."
                 )
             self._db.executescript(_SCHEMA)
+            self._migrate()
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             self._db.execute("SELECT seq FROM exchanges LIMIT 1").fetchall()
             if create:  # a listener is about to write: find damaged pages now, not halfway through a call
                 verdict = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
@@ -212,6 +265,13 @@ class Journal:
                 "move it away or pass --journal with another path."
             ) from exc
         self._restrict_permissions()
+
+    def _migrate(self) -> None:
+        """Bring a v1 file to v2 in place: ALTER TABLE adds the new columns without rewriting rows."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(exchanges)")}
+        for name, decl in _ADDED_COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE exchanges ADD COLUMN {name} {decl}")
 
     def _create_file(self) -> None:
         try:
@@ -233,25 +293,74 @@ class Journal:
     # -- writing ----------------------------------------------------------------------------------
 
     def append(self, exchanges: Iterable[Exchange], secrets: Sequence[str] = (), names: Sequence[str] = ()) -> int:
-        """Write a batch in one transaction, then drop rows beyond ``keep``; returns rows written.
+        """Write a batch, then drop rows beyond ``keep`` (and the oldest beyond ``max_size``); returns rows written.
 
         ``secrets`` are secret values and ``names`` extra secret header names (from AuthConfig),
-        masked in stored headers. The request body is stored untouched: replay needs its exact bytes.
+        masked in stored headers. The request body is stored untouched (up to ``body_limit``): replay
+        needs its exact bytes. A large batch is written in several transactions (CHUNK_BYTES, or less
+        with a small ``max_size``), the used size measured between them: the file stays near its bound.
         """
         redactor = _redactor(tuple(secrets), tuple(names))
-        rows = [_row(ex, redactor) for ex in exchanges]
+        rows = [_row(ex, redactor, self.body_limit) for ex in exchanges]
         if not rows:
             return 0
-        marks = ",".join("?" * len(_COLUMNS))
+        insert = f"INSERT INTO exchanges ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})"
         try:
-            with self._lock, self._db:
-                self._db.executemany(f"INSERT INTO exchanges ({','.join(_COLUMNS)}) VALUES ({marks})", rows)
-                self._db.execute(
-                    "DELETE FROM exchanges WHERE seq <= (SELECT MAX(seq) FROM exchanges) - ?", (self.keep,)
-                )
+            with self._lock:
+                chunk: list[tuple[Any, ...]] = []
+                size = 0
+                for i, row in enumerate(rows):
+                    chunk.append(row)
+                    size += _stored_bytes(row)
+                    if size >= self._chunk or i == len(rows) - 1:
+                        with self._db:
+                            self._db.executemany(insert, chunk)
+                            self._db.execute(
+                                "DELETE FROM exchanges WHERE seq <= (SELECT MAX(seq) FROM exchanges) - ?",
+                                (self.keep,),
+                            )
+                        self._since_check += size
+                        chunk, size = [], 0
+                        if self.max_size is not None and self._since_check >= self._check_every:
+                            self._since_check = 0
+                            self._evict(self.max_size)
         except sqlite3.Error as exc:
-            raise JournalError(f"cannot write to the journal {self.path} ({exc}).") from exc
+            raise JournalError(
+                f"cannot write to the journal {self.path} ({exc}); exchanges are not recorded until it can "
+                "write again, forwarding goes on — free disk space, or restart with --journal PATH on "
+                "another disk, or with --no-journal."
+            ) from exc
         return len(rows)
+
+    def used_bytes(self) -> int:
+        """Bytes the rows take (pages in use; freed pages are reused before the file grows)."""
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * self._db.execute("PRAGMA page_size").fetchone()[0])
+
+    def _evict(self, max_size: int) -> None:
+        """Over ``max_size``: drop the oldest rows until about EVICT_TO of it is used (the newest row stays)."""
+        for _ in range(4):  # the estimate below is close; a second pass catches what it missed
+            used = self.used_bytes()
+            if used <= max_size:
+                return
+            excess = used - int(max_size * EVICT_TO)
+            freed, last = 0, None
+            # length() of a BLOB reads the record header only, not the body's pages
+            sizes = self._db.execute(
+                "SELECT seq, length(body) + length(response_body) + length(headers) + length(response_headers) "
+                "FROM exchanges WHERE seq < (SELECT MAX(seq) FROM exchanges) ORDER BY seq"
+            )
+            for seq, size in sizes:
+                freed += size + ROW_OVERHEAD
+                last = seq
+                if freed >= excess:
+                    break
+            sizes.close()
+            if last is None:
+                return
+            with self._db:
+                self._db.execute("DELETE FROM exchanges WHERE seq <= ?", (last,))
 
     # -- reading ----------------------------------------------------------------------------------
 

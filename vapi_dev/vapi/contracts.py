@@ -1,4 +1,8 @@
-"""Reply contracts of Vapi's reply-needed messages: checking the app's reply, and fallback replies."""
+"""Reply contracts of Vapi's reply-needed messages: checking the app's reply, and fallback replies.
+
+Checks are linear in the size of the request and reply, and their verdicts bounded (SAME_CODE_SHOWN of
+each code, then one line counting the rest): a reply of 20,000 results costs one pass, not 20,000².
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,84 @@ from collections.abc import Callable
 from typing import Any
 
 from vapi_dev.exchange import Exchange, Problem, header
-from vapi_dev.vapi.messages import tool_calls, type_info
+from vapi_dev.vapi.messages import message_of, tool_calls, type_info
 
 DEADLINE_WARN_FRACTION = 0.7
+SAME_CODE_SHOWN = 5  # problems of one code listed one by one; the rest are counted in one more
+ID_SHOWN = 60  # characters of a toolCallId quoted in a message (an id can be anything the app sent)
 _ASSISTANT_SHAPES = ("assistantId", "assistant", "squadId", "squad", "workflowId", "workflow")
 
 
 class _Checker:
-    """Collects problems for one exchange, prefixing codes with the message type."""
+    """Collects problems for one exchange, prefixing codes with the message type; bounded per code."""
 
     def __init__(self, mtype: str) -> None:
         self.mtype = mtype
         self.problems: list[Problem] = []
+        self._counts: dict[str, int] = {}
+        self._more: dict[str, int] = {}  # code → index of its "… more like this" problem
 
     def error(self, code: str, message: str) -> None:
-        self.problems.append(Problem("error", f"{self.mtype}.{code}", message))
+        self.add(Problem("error", f"{self.mtype}.{code}", message))
 
     def warn(self, code: str, message: str) -> None:
-        self.problems.append(Problem("warning", f"{self.mtype}.{code}", message))
+        self.add(Problem("warning", f"{self.mtype}.{code}", message))
+
+    def add(self, problem: Problem) -> None:
+        n = self._counts[problem.code] = self._counts.get(problem.code, 0) + 1
+        if n <= SAME_CODE_SHOWN:
+            self.problems.append(problem)
+        elif n == SAME_CODE_SHOWN + 1:
+            self._more[problem.code] = len(self.problems)
+            self.problems.append(problem)  # replaced by the count in done()
+
+    def skip(self, code: str) -> bool:
+        """True (and counted) when a problem of ``code`` would only be counted: its message need not be made."""
+        full = f"{self.mtype}.{code}"
+        n = self._counts.get(full, 0)
+        if n <= SAME_CODE_SHOWN:
+            return False
+        self._counts[full] = n + 1
+        return True
+
+    def done(self) -> list[Problem]:
+        for code, i in self._more.items():
+            more = self._counts[code] - SAME_CODE_SHOWN
+            self.problems[i] = Problem(self.problems[i].level, code, f"… and {more} more like this")
+        return self.problems
+
+
+def _quoted(tcid: str) -> str:
+    return tcid if len(tcid) <= ID_SHOWN else tcid[: ID_SHOWN - 1] + "…"
+
+
+def _requested_ids(payload: Any) -> list[str]:
+    """The ids of messages.tool_calls(payload), read without building ToolCalls or parsing arguments:
+    a check of 20,000 calls needs only their ids, and a walk that is linear and never recursive."""
+    msg = message_of(payload)
+    for key in ("toolCallList", "toolWithToolCallList", "toolCalls"):
+        items = msg.get(key)
+        if isinstance(items, list) and items:
+            ids = []
+            for item in items:
+                while isinstance(item, dict) and isinstance(item.get("toolCall"), dict):
+                    item = item["toolCall"]  # a toolWithToolCallList entry
+                cid = item.get("id") if isinstance(item, dict) else None
+                if isinstance(cid, str) and cid:
+                    ids.append(cid)
+            return ids
+    return []  # a legacy functionCall has no id
+
+
+def _too_deep(body: bytes) -> bool:
+    """Whether ``body`` failed to parse only because it is nested deeper than the parser goes."""
+    try:
+        json.loads(body)
+    except RecursionError:
+        return True
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return False
 
 
 def _is_number(v: Any) -> bool:
@@ -40,7 +104,10 @@ def _reply_object(c: _Checker, ex: Exchange) -> dict[str, Any] | None:
         return None
     body = ex.response_json()
     if body is None:
-        c.error("not-json", f"the reply is not valid JSON; Vapi needs a JSON reply to {c.mtype}")
+        if _too_deep(ex.response_body):
+            c.warn("too-deep", "the reply is JSON nested too deeply (over about 1,000 levels) for vapi-dev to check")
+        else:
+            c.error("not-json", f"the reply is not valid JSON; Vapi needs a JSON reply to {c.mtype}")
         return None
     if not isinstance(body, dict):
         c.error("not-object", f"the reply is JSON but not an object; Vapi needs an object for {c.mtype}")
@@ -54,7 +121,17 @@ def _reply_object(c: _Checker, ex: Exchange) -> dict[str, Any] | None:
     return inner if isinstance(inner, dict) else body
 
 
+_ABSENT = object()
+
+
+def _plain_line(value: Any) -> bool:
+    """A string without line breaks: what _check_text accepts, tested without building its messages."""
+    return isinstance(value, str) and "\n" not in value and "\r" not in value
+
+
 def _check_text(c: _Checker, where: str, key: str, value: Any, *, strict: bool) -> None:
+    if c.skip(f"{key}-not-string" if not isinstance(value, str) else "line-break"):
+        return
     if not isinstance(value, str):
         msg = f"{where} '{key}' is {type(value).__name__}, not a string; Vapi expects a string"
         if strict:
@@ -86,37 +163,45 @@ def _check_tool_calls(c: _Checker, reply: dict[str, Any], ex: Exchange) -> None:
             'send {"results": [{"toolCallId": …, "result": …}]}',
         )
         return
-    wanted = [tc.id for tc in tool_calls(ex.payload) if tc.id]
+    wanted = _requested_ids(ex.payload)
+    wanted_set = set(wanted)
     seen: list[str] = []
-    for i, item in enumerate(results):
-        where = f"results[{i}]"
+    seen_set: set[str] = set()
+    for i, item in enumerate(results):  # one pass; messages are built only for what is wrong
         if not isinstance(item, dict):
-            c.error("result-not-object", f"{where} is not an object")
+            if not c.skip("result-not-object"):
+                c.error("result-not-object", f"results[{i}] is not an object")
             continue
         tcid = item.get("toolCallId")
         if not isinstance(tcid, str) or not tcid:
-            c.error("missing-tool-call-id", f"{where} has no 'toolCallId'; Vapi cannot match it to a call")
+            if not c.skip("missing-tool-call-id"):
+                c.error("missing-tool-call-id", f"results[{i}] has no 'toolCallId'; Vapi cannot match it to a call")
         else:
-            if tcid in seen:
-                c.error("duplicate-result", f"tool call {tcid} is answered more than once")
-            elif wanted and tcid not in wanted:
+            if tcid in seen_set:
+                if not c.skip("duplicate-result"):
+                    c.error("duplicate-result", f"tool call {_quoted(tcid)} is answered more than once")
+            elif wanted_set and tcid not in wanted_set and not c.skip("unknown-tool-call-id"):
                 c.error(
                     "unknown-tool-call-id",
-                    f"{where} answers {tcid}, which the request did not "
+                    f"results[{i}] answers {_quoted(tcid)}, which the request did not "
                     "contain; copy toolCallId exactly from the request",
                 )
             seen.append(tcid)
-        if "result" not in item and "error" not in item:
-            c.error("no-result-or-error", f"{where} has neither 'result' nor 'error'")
-        if "result" in item:
-            _check_text(c, where, "result", item["result"], strict=False)
-        if "error" in item:
-            _check_text(c, where, "error", item["error"], strict=True)
-    missing = [t for t in wanted if t not in seen]
+            seen_set.add(tcid)
+        result, error = item.get("result", _ABSENT), item.get("error", _ABSENT)
+        if result is _ABSENT and error is _ABSENT and not c.skip("no-result-or-error"):
+            c.error("no-result-or-error", f"results[{i}] has neither 'result' nor 'error'")
+        if result is not _ABSENT and not _plain_line(result):
+            _check_text(c, f"results[{i}]", "result", result, strict=False)
+        if error is not _ABSENT and not _plain_line(error):
+            _check_text(c, f"results[{i}]", "error", error, strict=True)
+    missing = [t for t in wanted if t not in seen_set]
     for tcid in missing:
-        c.error("missing-result", f"tool call {tcid} got no result; Vapi reports 'no result returned'")
-    answered = [t for t in seen if t in wanted]
-    in_request_order = [t for t in wanted if t in answered]
+        if not c.skip("missing-result"):
+            c.error("missing-result", f"tool call {_quoted(tcid)} got no result; Vapi reports 'no result returned'")
+    answered = [t for t in seen if t in wanted_set]
+    answered_set = set(answered)
+    in_request_order = [t for t in wanted if t in answered_set]
     if not missing and len(set(answered)) == len(answered) and answered != in_request_order:
         c.warn("order", "results are not in the order of the request's tool calls; keep the order for parallel calls")
 
@@ -263,7 +348,7 @@ def check_reply(ex: Exchange) -> list[Problem]:
             c.warn(
                 "rejected", f"the app answered {ex.status}; Vapi logs this as 'Your server rejected {mtype} webhook'"
             )
-        return c.problems
+        return c.done()
     if mtype == "tool-calls" and ex.status != 200:
         c.error(
             "http-status",
@@ -281,8 +366,8 @@ def check_reply(ex: Exchange) -> list[Problem]:
     if not ex.fallback and not ex.error:
         late = _deadline(ex, mtype)
         if late is not None:
-            c.problems.append(late)
-    return c.problems
+            c.add(late)
+    return c.done()
 
 
 def _one_line(text: str) -> str:
@@ -300,7 +385,11 @@ def fallback_reply(ex: Exchange, reason: str) -> tuple[int, bytes]:
     if mtype == "tool-calls":
         results: list[dict[str, str]] = []
         seen: set[str] = set()
-        for tc in tool_calls(ex.payload):
+        try:
+            calls = tool_calls(ex.payload)
+        except RecursionError:  # arguments nested too deeply to read: answer without ids
+            calls = []
+        for tc in calls:
             if tc.id and tc.id not in seen:
                 seen.add(tc.id)
                 item = {"toolCallId": tc.id}
