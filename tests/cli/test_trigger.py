@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,9 +85,6 @@ def test_trigger_call_plays_the_whole_call() -> None:
 def test_trigger_errors_are_one_sentence(tmp_path: Path) -> None:
     code, _, err = invoke("trigger", "status-update", "--to", "http://127.0.0.1:1")
     assert code == 1 and "nothing is listening on http://127.0.0.1:1" in err and "Traceback" not in err
-    code, _, err = invoke("trigger", "status-update")  # default target: the listener
-    if code == 1:  # (unless something really listens on 4242 on this machine)
-        assert "start `vapi-dev listen` first, or pass --to" in err
     code, _, err = invoke("trigger", "no-such-type")
     assert code == 2 and "trigger --list" in err
     code, _, err = invoke("trigger")
@@ -178,3 +176,39 @@ def test_vapi_dev_home_moves_the_journal(tmp_path: Path, home_env: bool) -> None
     Journal(tmp_path / "journal.sqlite3").close()
     code, out, _ = invoke("events", env={"VAPI_DEV_HOME": str(tmp_path)})
     assert code == 0 and "no exchanges recorded yet" in out
+
+
+def test_without_a_running_listener_trigger_would_say_so() -> None:
+    """(Not sent: 127.0.0.1:4242 may be another program on this machine.)"""
+    from vapi_dev.cli.trigger import _default_target
+
+    url, hint = _default_target()
+    assert url == "http://127.0.0.1:4242" and "no listener is running: start `vapi-dev listen` first" in hint
+
+
+async def test_trigger_finds_the_running_listener_and_says_which_of_several(cli: Any, fake_app: Any) -> None:
+    import asyncio
+
+    from tests.support.cli import run_cli
+    from tests.support.net import free_port, wait_listening
+
+    base, _ = fake_app
+    first, second = free_port(), free_port()
+    procs = []
+    for port in (first, second):
+        procs.append(cli("listen", base, "--port", str(port), "--tunnel", "none", "--json"))
+        await wait_listening(port)
+        await asyncio.to_thread(procs[-1].read_json_line)  # ready: its URL is written
+    done = await asyncio.to_thread(run_cli, "trigger", "status-update")
+    assert done.returncode == 0, done.stderr
+    assert f"sending to the newest, http://127.0.0.1:{second}" in done.stderr and str(first) in done.stderr
+    record = await asyncio.to_thread(procs[1].read_json_line)
+    assert record["message_type"] == "status-update"
+    code, _, _ = await asyncio.to_thread(procs[1].interrupt)
+    assert code == 0
+    done = await asyncio.to_thread(run_cli, "trigger", "status-update")  # the one left, without a note
+    assert done.returncode == 0 and "listeners are running" not in done.stderr
+    assert (await asyncio.to_thread(procs[0].read_json_line))["message_type"] == "status-update"
+    env_url = f"http://127.0.0.1:{second}"  # stopped: VAPI_DEV_TRIGGER_URL wins over the running one
+    done = await asyncio.to_thread(run_cli, "trigger", "status-update", env={"VAPI_DEV_TRIGGER_URL": env_url})
+    assert done.returncode == 1 and f"127.0.0.1:{second}" in done.stderr

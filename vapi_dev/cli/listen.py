@@ -599,6 +599,9 @@ def run_listen(config: Config) -> int:
                 on_error=lambda text: session.notice_threadsafe(Notice("error", f"journal: {text}")),
             )
         )
+    from vapi_dev.cli.running import ListenerFile
+
+    sinks.append(ListenerFile())  # so `trigger` finds this listener
     bus = Bus(sinks)
     spinner = Spinner(err)
     try:

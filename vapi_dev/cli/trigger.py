@@ -70,9 +70,35 @@ def _with_sets(req: Request, sets: list[str]) -> Request:
     return dataclasses.replace(req, body=body)
 
 
+def _default_target() -> tuple[str, str]:
+    """The running listener's URL (the newest, said so when there are several), else the default port."""
+    from vapi_dev.cli.running import running_listeners
+
+    found = running_listeners()
+    if not found:
+        return DEFAULT_TRIGGER_URL, " — no listener is running: start `vapi-dev listen` first, or pass --to"
+    if len(found) > 1:
+        others = ", ".join(r.url for r in found[1:])
+        typer.echo(
+            f"{len(found)} listeners are running; sending to the newest, {found[0].url} (others: {others}; "
+            "pick one with --to)",
+            err=True,
+        )
+    return found[0].url, " — is the listener still running? (or pass --to)"
+
+
 def trigger(
     type_: Annotated[str | None, typer.Argument(metavar="TYPE", help="Message type, or 'call'.")] = None,
-    to: Annotated[str, typer.Option("--to", help="Where to send (the running listener).")] = DEFAULT_TRIGGER_URL,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            envvar="VAPI_DEV_TRIGGER_URL",
+            metavar="URL",
+            help=f"Where to send: a URL or port (default: the running listener, else {DEFAULT_TRIGGER_URL}).",
+            show_default=False,
+        ),
+    ] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE (JSON or text); repeatable.")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Send a payload or an export fixture.")] = None,
     call_id: Annotated[str | None, typer.Option("--call-id", help="Call id to use.")] = None,
@@ -111,11 +137,10 @@ def trigger(
     else:
         reqs = [payload_request(sample(type_, call_id))]
     reqs = [_with_sets(r, sets or []) for r in reqs]
-    hint = (
-        " — start `vapi-dev listen` first, or pass --to"
-        if to == DEFAULT_TRIGGER_URL
-        else " — is it running? (or pass --to)"
-    )
+    if to is None:
+        to, hint = _default_target()
+    else:
+        hint = " — is it running? (or pass --to)"
     for req in reqs:
         url = target_url(to, req.path, req.query)
         reply = send(req, url, auth, timeout, hint)
