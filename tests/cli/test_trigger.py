@@ -212,3 +212,15 @@ async def test_trigger_finds_the_running_listener_and_says_which_of_several(cli:
     env_url = f"http://127.0.0.1:{second}"  # stopped: VAPI_DEV_TRIGGER_URL wins over the running one
     done = await asyncio.to_thread(run_cli, "trigger", "status-update", env={"VAPI_DEV_TRIGGER_URL": env_url})
     assert done.returncode == 1 and f"127.0.0.1:{second}" in done.stderr
+
+
+def test_args_as_string_sends_tool_arguments_as_a_json_string() -> None:
+    with app_in_thread() as (url, state, _):
+        for flag, want_type in (([], dict), (["--args-as-string"], str)):
+            code, _, err = invoke("trigger", "tool-calls", "--to", url, *flag)
+            assert code == 0, err
+            message = json.loads(state.seen[-1].body)["message"]
+            args = message["toolCallList"][0]["function"]["arguments"]
+            assert isinstance(args, want_type)
+            if want_type is str:
+                assert isinstance(json.loads(args), dict)

@@ -103,6 +103,14 @@ def trigger(
     file: Annotated[Path | None, typer.Option("--file", help="Send a payload or an export fixture.")] = None,
     call_id: Annotated[str | None, typer.Option("--call-id", help="Call id to use.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the message types.")] = False,
+    args_as_string: Annotated[
+        bool,
+        typer.Option(
+            "--args-as-string",
+            help="Send tool-call arguments as a JSON string, as Vapi's Python SDK types them (default: an "
+            "object, as Vapi's guides and real traffic send them).",
+        ),
+    ] = False,
     secret: SecretOpt = None,
     bearer: BearerOpt = None,
     hmac_secret: HmacOpt = None,
@@ -133,9 +141,9 @@ def trigger(
     elif type_ is None:
         fail("give a message type (or `call`, or --file F); `vapi-dev trigger --list` shows them.", ExitStatus.USAGE)
     elif type_ == "call":
-        reqs = [payload_request(p) for p in call_sequence(call_id)]
+        reqs = [payload_request(p) for p in call_sequence(call_id, args_as_string=args_as_string)]
     else:
-        reqs = [payload_request(sample(type_, call_id))]
+        reqs = [payload_request(sample(type_, call_id, args_as_string=args_as_string))]
     reqs = [_with_sets(r, sets or []) for r in reqs]
     if to is None:
         to, hint = _default_target()

@@ -1,4 +1,8 @@
-"""Realistic sample payloads for every Vapi server message type, and `--set PATH=VALUE` edits."""
+"""Realistic sample payloads for every Vapi server message type, and `--set PATH=VALUE` edits.
+
+Each sample validates against its model in Vapi's official Python SDK (vapi-server-sdk 3.0.0,
+`vapi.types.server_message_*`; tests/vapi/test_samples.py checks it), except where SDK_DEVIATIONS says why not.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +18,24 @@ from vapi_dev.vapi.messages import MESSAGE_TYPES, normalise_type
 
 SAMPLE_TYPES: list[str] = list(MESSAGE_TYPES)
 
+# Where a sample knowingly does not validate against the SDK (3.0.0), and why.
+SDK_DEVIATIONS: dict[str, str] = {
+    "tool-calls": (
+        "function.arguments is an object, as Vapi's guides and real traffic send it in toolCallList; the SDK "
+        "types it as a JSON string. sample(..., args_as_string=True) (trigger --args-as-string) sends the string."
+    ),
+    "function-call": (
+        "legacy predecessor of tool-calls, with no SDK model; the shape (functionCall {name, parameters}) is "
+        "VapiAI/server-example-python-flask's. Its envelope uses the same SDK types as tool-calls."
+    ),
+}
+
 ORG_ID = "6d3c1b7e-0000-4000-8000-00000000a001"
 ASSISTANT_ID = "0f9a6c2e-0000-4000-8000-00000000a002"
 PHONE_NUMBER_ID = "a1b2c3d4-0000-4000-8000-00000000a003"
 TOOL_CALL_ID = "call_Xq2v9ZkLm3Np"
+CAMPAIGN_ID = "c0ffee00-0000-4000-8000-00000000a004"
+CONTACT_ID = "9a32ab38-0000-4000-8000-00000000a005"
 CUSTOMER = {"number": "+15555550100", "name": "Sam Caller"}
 ASSISTANT = {
     "name": "Weather bot",
@@ -72,12 +90,9 @@ def _messages(ts: int) -> list[dict[str, Any]]:
     return out
 
 
-def _tool_call() -> dict[str, Any]:
-    return {
-        "id": TOOL_CALL_ID,
-        "type": "function",
-        "function": {"name": "get_weather", "arguments": dict(WEATHER_ARGS)},
-    }
+def _tool_call(args_as_string: bool) -> dict[str, Any]:
+    args: Any = json.dumps(WEATHER_ARGS, separators=(",", ":")) if args_as_string else dict(WEATHER_ARGS)
+    return {"id": TOOL_CALL_ID, "type": "function", "function": {"name": "get_weather", "arguments": args}}
 
 
 def _call(call_id: str, ts: int, status: str) -> dict[str, Any]:
@@ -103,9 +118,9 @@ def _call(call_id: str, ts: int, status: str) -> dict[str, Any]:
     }
 
 
-def _specific(mtype: str, call_id: str, ts: int) -> dict[str, Any]:
+def _specific(mtype: str, call_id: str, ts: int, args_as_string: bool) -> dict[str, Any]:
     """The fields that only this message type carries (vapi-protocol.md §2 and §6)."""
-    tc = _tool_call()
+    tc = _tool_call(args_as_string)
     table: dict[str, dict[str, Any]] = {
         "assistant-request": {"assistantVersion": None},
         "tool-calls": {
@@ -139,7 +154,18 @@ def _specific(mtype: str, call_id: str, ts: int) -> dict[str, Any]:
         },
         "voice-request": {"text": "Hello, world!", "sampleRate": 24000},
         "call.endpointing.request": {"messages": _messages(ts), "messagesOpenAIFormatted": OPENAI_MESSAGES},
-        "campaign.predial": {"campaign": {"id": "c0ffee00-0000-4000-8000-00000000a004", "name": "Renewals"}},
+        # As in Vapi's campaign-webhooks guide: the campaign and the contact about to be dialled.
+        "campaign.predial": {
+            "campaignId": CAMPAIGN_ID,
+            "contact": {
+                "id": CONTACT_ID,
+                "campaignId": CAMPAIGN_ID,
+                "orgId": ORG_ID,
+                "number": CUSTOMER["number"],
+                "name": CUSTOMER["name"],
+                "createdAt": _iso(ts - 86_400_000),
+            },
+        },
         "status-update": {"status": "in-progress"},
         "end-of-call-report": {
             "endedReason": "customer-ended-call",
@@ -185,7 +211,9 @@ def _specific(mtype: str, call_id: str, ts: int) -> dict[str, Any]:
             "confidence": 0.93,
             "confidenceSource": "provider",
         },
-        "model-output": {"output": "Sunny", "turnId": "turn_3"},
+        # The SDK types output as an object ("a token or tool call") and names no fields: a token as
+        # {"content": ...} is our reading. `--set 'message.output="Sunny"'` sends a bare string instead.
+        "model-output": {"output": {"content": "Sunny"}, "turnId": "turn_3"},
         "user-interrupted": {"turnId": "turn_3"},
         "language-change-detected": {"language": "es"},
         "voice-input": {"input": "It is sunny and 21 degrees in Paris."},
@@ -193,36 +221,39 @@ def _specific(mtype: str, call_id: str, ts: int) -> dict[str, Any]:
             "text": "It is sunny and 21 degrees in Paris.",
             "turn": 2,
             "source": "model",
-            "timing": {"type": "word-progress", "wordsSpoken": 1},
+            # word-alignment is what ElevenLabs voices (the sample assistant's) send: one audio segment,
+            # spaces included, times in ms from the segment's start.
+            "timing": {
+                "type": "word-alignment",
+                "words": ["It", " ", "is", " ", "sunny"],
+                "wordsStartTimesMs": [0, 140, 170, 300, 330],
+                "wordsEndTimesMs": [140, 170, 300, 330, 720],
+            },
         },
-        "chat.created": {
-            "chat": {"id": call_id, "orgId": ORG_ID, "assistantId": ASSISTANT_ID, "messages": [], "createdAt": _iso(ts)}
-        },
-        "chat.deleted": {"chat": {"id": call_id, "orgId": ORG_ID, "assistantId": ASSISTANT_ID}},
-        "session.created": {
-            "session": {
-                "id": call_id,
-                "orgId": ORG_ID,
-                "status": "active",
-                "assistantId": ASSISTANT_ID,
-                "createdAt": _iso(ts),
-            }
-        },
-        "session.updated": {
-            "session": {
-                "id": call_id,
-                "orgId": ORG_ID,
-                "status": "active",
-                "assistantId": ASSISTANT_ID,
-                "updatedAt": _iso(ts),
-            }
-        },
-        "session.deleted": {"session": {"id": call_id, "orgId": ORG_ID, "status": "completed"}},
+        "chat.created": {"chat": _resource(call_id, ts, ts, messages=[])},
+        "chat.deleted": {"chat": _resource(call_id, ts - 60_000, ts)},
+        "session.created": {"session": _resource(call_id, ts, ts, status="active")},
+        "session.updated": {"session": _resource(call_id, ts - 60_000, ts, status="active")},
+        "session.deleted": {"session": _resource(call_id, ts - 120_000, ts, status="completed")},
         "call.deleted": {},
         "call.delete.failed": {"error": "Call recording could not be deleted."},
-        "call.artifact.upload": {},
+        # One entry per artifact written to your own storage (the SDK's CallArtifactUploadItem).
+        "call.artifact.upload": {
+            "artifacts": [
+                {"type": "recording-mono", "success": True},
+                {"type": "recording-stereo", "success": True},
+                {"type": "log", "success": True},
+            ]
+        },
     }
     return copy.deepcopy(table[mtype])
+
+
+def _resource(rid: str, created_ms: int, updated_ms: int, **fields: Any) -> dict[str, Any]:
+    """A chat or session as Vapi's API returns it: ids, assistant, both timestamps."""
+    out = {"id": rid, "orgId": ORG_ID, "assistantId": ASSISTANT_ID, **fields}
+    out.update({"createdAt": _iso(created_ms), "updatedAt": _iso(updated_ms)})
+    return out
 
 
 def _artifact(call_id: str, ts: int, full: bool) -> dict[str, Any]:
@@ -250,11 +281,13 @@ def sample(
     *,
     timestamp_ms: int | None = None,
     call_status: str | None = None,
+    args_as_string: bool = False,
     **fields: Any,
 ) -> dict[str, Any]:
     """A full Vapi envelope ``{"message": {...}}`` for ``message_type``.
 
-    ``fields`` override keys of ``message``; ``call_status`` sets ``message.call.status``.
+    ``fields`` override keys of ``message``; ``call_status`` sets ``message.call.status``;
+    ``args_as_string`` sends tool-call ``arguments`` as a JSON string, as the SDK types them (SDK_DEVIATIONS).
     """
     name = normalise_type(message_type)
     if name not in MESSAGE_TYPES:
@@ -262,13 +295,22 @@ def sample(
     call_id = call_id or str(uuid.uuid4())
     ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     ended = name in ("end-of-call-report", "call.deleted", "call.delete.failed", "call.artifact.upload")
-    status = call_status or ("ringing" if name == "assistant-request" else "ended" if ended else "in-progress")
+    first = {"assistant-request": "ringing", "campaign.predial": "queued"}.get(name, "in-progress")
+    status = call_status or ("ended" if ended else first)
     call = _call(call_id, ts, status)
     msg: dict[str, Any] = {"type": message_type, "timestamp": ts, "call": call}
     if name == "assistant-request":
         # Sent before any assistant exists: no assistant, no artifact yet.
         call.pop("assistantId")
         msg.update({"phoneNumber": dict(PHONE_NUMBER), "customer": dict(CUSTOMER)})
+    elif name == "campaign.predial":
+        # Before the contact is dialled: an outbound call of the campaign, queued, with nothing said yet.
+        for key in ("startedAt", "phoneCallProviderId"):
+            call.pop(key)
+        call.update({"type": "outboundPhoneCall", "campaignId": CAMPAIGN_ID})
+        msg.update(
+            {"assistant": copy.deepcopy(ASSISTANT), "customer": dict(CUSTOMER), "phoneNumber": dict(PHONE_NUMBER)}
+        )
     else:
         msg.update(
             {
@@ -281,14 +323,16 @@ def sample(
     if ended:
         call["endedReason"] = "customer-ended-call"
         call["endedAt"] = _iso(ts)
-    msg.update(_specific(name, call_id, ts))
+    msg.update(_specific(name, call_id, ts, args_as_string))
     if name == "status-update" and msg["status"] == "ended":
         msg["endedReason"] = "customer-ended-call"
     msg.update(fields)
     return {"message": msg}
 
 
-def call_sequence(call_id: str | None = None, *, start_ms: int | None = None) -> list[dict[str, Any]]:
+def call_sequence(
+    call_id: str | None = None, *, start_ms: int | None = None, args_as_string: bool = False
+) -> list[dict[str, Any]]:
     """A whole call, in order, with one call id and rising timestamps (for `trigger call`)."""
     cid = call_id or str(uuid.uuid4())
     t0 = start_ms if start_ms is not None else int(time.time() * 1000)
@@ -302,7 +346,7 @@ def call_sequence(call_id: str | None = None, *, start_ms: int | None = None) ->
         ("status-update", 60000, {"call_status": "ended", "status": "ended"}),
         ("end-of-call-report", 61000, {}),
     ]
-    return [sample(t, cid, timestamp_ms=t0 + dt, **kw) for t, dt, kw in steps]
+    return [sample(t, cid, timestamp_ms=t0 + dt, args_as_string=args_as_string, **kw) for t, dt, kw in steps]
 
 
 def _parse_value(raw: str) -> Any:
