@@ -62,7 +62,7 @@ class HeaderRedactor:
     CACHE_LIMIT = 1024  # distinct header names remembered (bounded against hostile clients)
 
     def __init__(self, extra_secrets: Sequence[str] = (), extra_names: Sequence[str] = ()) -> None:
-        self._variants = _variants(extra_secrets)
+        self._variants = secret_forms(extra_secrets)
         self._names = tuple(extra_names)
         self._verdicts: dict[str, bool] = {}
 
@@ -148,7 +148,7 @@ def redact_payload(obj: Any) -> Any:
     return obj
 
 
-def _variants(secrets: Sequence[str]) -> tuple[str, ...]:
+def secret_forms(secrets: Sequence[str]) -> tuple[str, ...]:
     """Every form of each secret looked for (as is, JSON-escaped, URL-encoded), longest first so that a
     secret containing another is replaced whole."""
     forms: set[str] = set()
@@ -169,7 +169,7 @@ def _scrub(text: str, variants: tuple[str, ...]) -> str:
 
 def scrub_text(text: str, secrets: Sequence[str]) -> str:
     """Replace every occurrence of each known secret value (also in its JSON-escaped form)."""
-    return _scrub(text, _variants(secrets))
+    return _scrub(text, secret_forms(secrets))
 
 
 # -- the rules every output shares ------------------------------------------------------------------
@@ -204,7 +204,7 @@ class Masker:
 
     def __init__(self, secrets: Sequence[str] = (), names: Sequence[str] = (), *, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._variants = _variants(secrets)
+        self._variants = secret_forms(secrets)
         self._headers = HeaderRedactor(secrets, names)
 
     def headers(self, headers: Headers) -> Headers:

@@ -60,7 +60,7 @@ def events(
 
     mask = masker()
     j = open_journal(journal)
-    rows = j.recent(limit, call_id=call, type=type_)
+    rows = j.recent(limit, call_id=call, type=type_, masked=True)  # listen's secret values masked as it stored them
     if json_out:
         for ex in rows:
             sys.stdout.write(json.dumps(exchange_record(ex, mask=mask), ensure_ascii=False, default=str) + "\n")
@@ -118,7 +118,9 @@ def show(
     from vapi_dev.vapi.messages import type_info
 
     mask = masker(show_secrets=show_secrets)
-    ex = get_exchange(open_journal(journal), key)
+    j = open_journal(journal)
+    j.masked = not show_secrets  # the copies with listen's secret values masked, unless asked for the raw ones
+    ex = get_exchange(j, key)
     cut = {
         "request": _cut_note(len(ex.body), ex.request_bytes) if ex.request_truncated else None,
         "reply": _cut_note(len(ex.response_body), ex.response_bytes) if ex.response_truncated else None,
@@ -278,7 +280,9 @@ def replay(
 
     auth = auth_config(secret, bearer, hmac_secret, (secret_file, bearer_file, hmac_secret_file))
     mask = masker(auth)
-    ex = get_exchange(open_journal(journal), key)
+    j = open_journal(journal)
+    ex = get_exchange(j, key)  # the raw row: the exact bytes are what is sent again
+    shown = j.get(ex.id, masked=True) or ex  # the same row with listen's secret values masked, for display
     if ex.request_truncated and body_file is None and not edit:
         fail(
             f"the request body of {ex.id} was cut in the journal ({_cut_note(len(ex.body), ex.request_bytes)}),"
@@ -317,8 +321,10 @@ def replay(
     )
     new.problems = check_reply(new)
     c = stdout_console()
+    url_shown = target_url(to, shown.path, shown.query) if to else shown.forward_url
     c.print(
-        f"replayed {printable(ex.id)} ({printable(ex.message_type or 'plain HTTP')}) → {printable(mask.text(url))}",
+        f"replayed {printable(ex.id)} ({printable(ex.message_type or 'plain HTTP')}) → "
+        f"{printable(mask.text(url_shown))}",
         markup=False,
     )
     table = Table(box=None, pad_edge=False)
@@ -329,7 +335,7 @@ def replay(
     table.add_row("latency", format_ms(ex.duration_ms), format_ms(reply.ms))
     table.add_row("bytes", str(ex.response_bytes), str(len(reply.body)))
     c.print(table)
-    lines = _diff(ex.response_body, reply.body, mask)
+    lines = [] if ex.response_body == reply.body else _diff(shown.response_body, reply.body, mask)
     if not lines:
         c.print("reply body: identical")
     else:
@@ -371,7 +377,7 @@ def export(
             markup=False,
         )
     j = open_journal(journal)
-    rows = j.by_call(call)
+    rows = j.by_call(call, masked=not raw)
     if not rows:
         fail(
             f"no exchanges of call {call!r} in the journal ({j.path}); `vapi-dev events` lists calls.", ExitStatus.USAGE

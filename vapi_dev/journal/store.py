@@ -15,11 +15,11 @@ from typing import Any
 from vapi_dev.config import data_file
 from vapi_dev.errors import VapiDevError
 from vapi_dev.exchange import AuthResult, Exchange, Headers, Problem, parse_json
-from vapi_dev.redact import HeaderRedactor
+from vapi_dev.redact import MASK, HeaderRedactor, secret_forms  # the forms of a value the Masker looks for
 from vapi_dev.vapi.messages import normalise_type, raw_type
 
 DEFAULT_KEEP = 10_000
-SCHEMA_VERSION = 2  # v2: request_bytes, request_truncated (a v1 file gains them in place, see _migrate)
+SCHEMA_VERSION = 2  # v2: request_bytes, request_truncated, masked_* (a v1 file gains them in place, see _migrate)
 EVICT_TO = 0.9  # over max_size, the oldest rows go until the journal is back to this share of it
 SIZE_CHECKS = 32  # the used size is measured after about max_size / SIZE_CHECKS bytes written, not every row
 ROW_OVERHEAD = 512  # bytes a row costs beside its bodies and headers (columns, index entries), for eviction
@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS exchanges (
     response_body BLOB NOT NULL, response_bytes INTEGER NOT NULL, response_truncated INTEGER NOT NULL,
     streamed INTEGER NOT NULL, duration_ms REAL, first_byte_ms REAL, error TEXT, error_kind TEXT,
     fallback INTEGER NOT NULL, auth TEXT, problems TEXT NOT NULL,
-    request_bytes INTEGER NOT NULL DEFAULT -1, request_truncated INTEGER NOT NULL DEFAULT 0
+    request_bytes INTEGER NOT NULL DEFAULT -1, request_truncated INTEGER NOT NULL DEFAULT 0,
+    masked_path TEXT, masked_query TEXT, masked_body BLOB, masked_forward_url TEXT, masked_response_body BLOB
 );
 CREATE INDEX IF NOT EXISTS exchanges_call ON exchanges(call_id);
 CREATE INDEX IF NOT EXISTS exchanges_id ON exchanges(id);
@@ -70,13 +71,34 @@ _COLUMNS = (
     "problems",
     "request_bytes",
     "request_truncated",
+    "masked_path",
+    "masked_query",
+    "masked_body",
+    "masked_forward_url",
+    "masked_response_body",
 )
-# Columns added since v1, as ALTER TABLE adds them to an older file. request_bytes -1: the body's length
-# (a v1 row holds its whole body), which is what Exchange makes of -1.
+# Columns added since v1, as ALTER TABLE adds them to an older file (a v1 file, or a v2 one written before the
+# masked_* columns). request_bytes -1: the body's length (a v1 row holds its whole body), which is what
+# Exchange makes of -1; masked_* NULL: nothing to mask, the displays read the raw column.
 _ADDED_COLUMNS = (
     ("request_bytes", "INTEGER NOT NULL DEFAULT -1"),
     ("request_truncated", "INTEGER NOT NULL DEFAULT 0"),
+    ("masked_path", "TEXT"),
+    ("masked_query", "TEXT"),
+    ("masked_body", "BLOB"),
+    ("masked_forward_url", "TEXT"),
+    ("masked_response_body", "BLOB"),
 )
+# The display commands (events, show, export) read these in place of the raw columns when they are not NULL:
+# they run later, without the secret values listen was given, and the raw columns keep the exact bytes replay
+# sends. Only configured secret values are masked here; the name rules are applied when the rows are shown.
+_MASKED = {
+    "path": "masked_path",
+    "query": "masked_query",
+    "body": "masked_body",
+    "forward_url": "masked_forward_url",
+    "response_body": "masked_response_body",
+}
 
 
 class JournalError(VapiDevError):
@@ -92,9 +114,48 @@ def default_journal_path() -> Path:
     return data_file("journal.sqlite3")
 
 
+class _Scrubber:
+    """Replaces the configured secret values, in every form redact.py looks for (as is, JSON-escaped,
+    URL-encoded; longest first), by MASK in text and in bytes. Built once per configuration (_scrubber)."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self.forms = secret_forms(secrets)
+        self.raw = tuple(f.encode() for f in self.forms)
+        self.longest = max(map(len, self.raw), default=0)
+
+    def text(self, text: str) -> str | None:
+        """``text`` masked, or None when no value occurs in it (the common case: one ``in`` per form)."""
+        if not self.forms or not any(f in text for f in self.forms):
+            return None
+        for f in self.forms:
+            text = text.replace(f, MASK)
+        return text
+
+    def body(self, body: bytes, stored: bytes) -> bytes | None:
+        """A masked copy of ``body`` holding what ``stored`` (the kept part of it) holds, or None when no value
+        occurs there. A value that starts in the kept part is found whole, so no piece of it is kept either."""
+        if not self.raw or not stored:
+            return None
+        end = len(stored) + self.longest - 1 if len(stored) < len(body) else len(body)
+        if not any(body.find(f, 0, end) >= 0 for f in self.raw):
+            return None
+        masked = bytes(body[:end])
+        for f in self.raw:
+            masked = masked.replace(f, _MASK_BYTES)
+        return masked[: len(stored)] if len(stored) < len(body) else masked
+
+
+_MASK_BYTES = MASK.encode()
+
+
 @functools.lru_cache(maxsize=8)
 def _redactor(secrets: tuple[str, ...], names: tuple[str, ...]) -> HeaderRedactor:
     return HeaderRedactor(secrets, names)
+
+
+@functools.lru_cache(maxsize=8)
+def _scrubber(secrets: tuple[str, ...]) -> _Scrubber:
+    return _Scrubber(secrets)
 
 
 def _masked(redactor: HeaderRedactor, headers: Headers) -> tuple[Headers, list[str]]:
@@ -113,8 +174,9 @@ def _cut(body: bytes, limit: int | None) -> bytes:
     return body if limit is None or len(body) <= limit else body[:limit]
 
 
-def _row(ex: Exchange, redactor: HeaderRedactor, limit: int | None) -> tuple[Any, ...]:
-    """The row of one exchange, each body cut to ``limit`` bytes (None: whole)."""
+def _row(ex: Exchange, redactor: HeaderRedactor, scrub: _Scrubber, limit: int | None) -> tuple[Any, ...]:
+    """The row of one exchange, each body cut to ``limit`` bytes (None: whole), with masked copies of what
+    holds a configured secret value (see _MASKED)."""
     headers, masked = _masked(redactor, ex.headers)
     resp_headers = redactor(ex.response_headers)
     first_byte = None if ex.first_byte is None else (ex.first_byte - ex.started) * 1000.0
@@ -151,20 +213,36 @@ def _row(ex: Exchange, redactor: HeaderRedactor, limit: int | None) -> tuple[Any
         _encode([p.to_json() for p in ex.problems]) if ex.problems else _NO_PROBLEMS,
         ex.request_bytes,
         int(ex.request_truncated or len(body) < len(ex.body)),
+        scrub.text(ex.path),
+        scrub.text(ex.query),
+        scrub.body(ex.body, body),
+        scrub.text(ex.forward_url),
+        scrub.body(ex.response_body, reply),
     )
 
 
-_LARGE = tuple(_COLUMNS.index(c) for c in ("body", "response_body", "headers", "response_headers"))
+_LARGE = tuple(
+    _COLUMNS.index(c)
+    for c in ("body", "response_body", "headers", "response_headers", "masked_body", "masked_response_body")
+)
+# What _evict counts of a row, in SQL; length() of a BLOB reads the record header only, not the body's pages.
+_SIZE_SQL = (
+    "length(body) + length(response_body) + length(headers) + length(response_headers)"
+    " + ifnull(length(masked_body), 0) + ifnull(length(masked_response_body), 0)"
+)
 
 
 def _stored_bytes(row: tuple[Any, ...]) -> int:
-    """About what a row takes on disk: its bodies and headers, plus the rest (as _evict counts it)."""
-    return sum(len(row[i]) for i in _LARGE) + ROW_OVERHEAD
+    """About what a row takes on disk: its bodies (masked copies too) and headers, plus the rest (as _evict
+    counts it)."""
+    return sum(len(row[i]) for i in _LARGE if row[i] is not None) + ROW_OVERHEAD
 
 
-def _exchange(row: sqlite3.Row) -> Exchange:
-    """Rebuild an Exchange; monotonic times become offsets from 0 so durations still work."""
-    body = bytes(row["body"])
+def _exchange(row: sqlite3.Row, masked: bool = False) -> Exchange:
+    """Rebuild an Exchange (with ``masked``, the masked copies in place of the raw columns that have one);
+    monotonic times become offsets from 0 so durations still work."""
+    col = {k: (row[m] if masked and row[m] is not None else row[k]) for k, m in _MASKED.items()}
+    body = bytes(col["body"])
     truncated = bool(row["request_truncated"])
     payload = None if truncated else parse_json(body)  # a cut body is not JSON: no need to scan it
     auth = json.loads(row["auth"]) if row["auth"] else None
@@ -173,8 +251,8 @@ def _exchange(row: sqlite3.Row) -> Exchange:
         received_at=row["received_at"],
         started=0.0,
         method=row["method"],
-        path=row["path"],
-        query=row["query"],
+        path=col["path"],
+        query=col["query"],
         headers=[(k, v) for k, v in json.loads(row["headers"])],
         body=body,
         payload=payload,
@@ -184,10 +262,10 @@ def _exchange(row: sqlite3.Row) -> Exchange:
         call_id=row["call_id"],
         reply_needed=bool(row["reply_needed"]),
         deadline_s=row["deadline_s"],
-        forward_url=row["forward_url"],
+        forward_url=col["forward_url"],
         status=row["status"],
         response_headers=[(k, v) for k, v in json.loads(row["response_headers"])],
-        response_body=bytes(row["response_body"]),
+        response_body=bytes(col["response_body"]),
         response_bytes=row["response_bytes"],
         response_truncated=bool(row["response_truncated"]),
         streamed=bool(row["streamed"]),
@@ -207,6 +285,9 @@ class Journal:
     A listener also bounds the disk: each body is stored up to ``body_limit`` bytes (None: whole; the
     real size and that it was cut are recorded), and past ``max_size`` bytes in all the oldest rows go.
     One connection, guarded by a lock, shared by the writer thread and readers.
+
+    Readers get the raw rows (what replay sends); with ``masked`` (the flag, or the readers' argument) the
+    copies with the configured secret values masked, for display (see _MASKED).
     """
 
     def __init__(
@@ -217,8 +298,10 @@ class Journal:
         create: bool = True,
         body_limit: int | None = None,
         max_size: int | None = None,
+        masked: bool = False,
     ) -> None:
         self.path = Path(path) if path is not None else default_journal_path()
+        self.masked = masked
         self.keep = max(1, keep)
         self.body_limit = None if body_limit is None else max(0, body_limit)
         self.max_size = max_size if max_size is not None and max_size > 0 else None
@@ -267,7 +350,8 @@ class Journal:
         self._restrict_permissions()
 
     def _migrate(self) -> None:
-        """Bring a v1 file to v2 in place: ALTER TABLE adds the new columns without rewriting rows."""
+        """Bring a v1 file (or an early v2 one) to v2 in place: ALTER TABLE adds the missing columns without
+        rewriting rows."""
         have = {r[1] for r in self._db.execute("PRAGMA table_info(exchanges)")}
         for name, decl in _ADDED_COLUMNS:
             if name not in have:
@@ -297,11 +381,14 @@ class Journal:
 
         ``secrets`` are secret values and ``names`` extra secret header names (from AuthConfig),
         masked in stored headers. The request body is stored untouched (up to ``body_limit``): replay
-        needs its exact bytes. A large batch is written in several transactions (CHUNK_BYTES, or less
-        with a small ``max_size``), the used size measured between them: the file stays near its bound.
+        needs its exact bytes; where a secret value occurs in a body, the path, query or forward URL, a
+        masked copy is stored beside it for the display commands (NULL when there is none). A large batch
+        is written in several transactions (CHUNK_BYTES, or less with a small ``max_size``), the used size
+        measured between them: the file stays near its bound.
         """
         redactor = _redactor(tuple(secrets), tuple(names))
-        rows = [_row(ex, redactor, self.body_limit) for ex in exchanges]
+        scrub = _scrubber(tuple(secrets))
+        rows = [_row(ex, redactor, scrub, self.body_limit) for ex in exchanges]
         if not rows:
             return 0
         insert = f"INSERT INTO exchanges ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})"
@@ -346,10 +433,8 @@ class Journal:
                 return
             excess = used - int(max_size * EVICT_TO)
             freed, last = 0, None
-            # length() of a BLOB reads the record header only, not the body's pages
             sizes = self._db.execute(
-                "SELECT seq, length(body) + length(response_body) + length(headers) + length(response_headers) "
-                "FROM exchanges WHERE seq < (SELECT MAX(seq) FROM exchanges) ORDER BY seq"
+                f"SELECT seq, {_SIZE_SQL} FROM exchanges WHERE seq < (SELECT MAX(seq) FROM exchanges) ORDER BY seq"
             )
             for seq, size in sizes:
                 freed += size + ROW_OVERHEAD
@@ -364,16 +449,20 @@ class Journal:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def _query(self, sql: str, args: Sequence[Any]) -> list[Exchange]:
+    def _query(self, sql: str, args: Sequence[Any], masked: bool | None) -> list[Exchange]:
         try:
             with self._lock:
                 rows = self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise JournalError(f"cannot read the journal {self.path} ({exc}).") from exc
-        return [_exchange(r) for r in rows]
+        on = self.masked if masked is None else masked
+        return [_exchange(r, on) for r in rows]
 
-    def recent(self, limit: int = 50, call_id: str | None = None, type: str | None = None) -> list[Exchange]:
-        """The newest ``limit`` exchanges (optionally of one call / type), oldest first."""
+    def recent(
+        self, limit: int = 50, call_id: str | None = None, type: str | None = None, *, masked: bool | None = None
+    ) -> list[Exchange]:
+        """The newest ``limit`` exchanges (optionally of one call / type), oldest first; ``masked`` (None: the
+        journal's flag) reads the masked copies."""
         where: list[str] = []
         args: list[Any] = []
         if call_id:
@@ -387,22 +476,23 @@ class Journal:
                 where.append("(message_type = ? OR substr(message_type, 1, ?) = ?)")
                 args.extend([type, len(type) + 1, type + "["])
         cond = ("WHERE " + " AND ".join(where)) if where else ""
-        rows = self._query(f"SELECT * FROM exchanges {cond} ORDER BY seq DESC LIMIT ?", [*args, max(0, limit)])
+        sql = f"SELECT * FROM exchanges {cond} ORDER BY seq DESC LIMIT ?"
+        rows = self._query(sql, [*args, max(0, limit)], masked)
         return rows[::-1]
 
-    def get(self, key: str) -> Exchange | None:
+    def get(self, key: str, *, masked: bool | None = None) -> Exchange | None:
         """One exchange by id (the newest with that id), ``last``, or journal row number."""
         if key == "last":
-            rows = self._query("SELECT * FROM exchanges ORDER BY seq DESC LIMIT 1", [])
+            rows = self._query("SELECT * FROM exchanges ORDER BY seq DESC LIMIT 1", [], masked)
         elif key.isdigit():
-            rows = self._query("SELECT * FROM exchanges WHERE seq = ?", [int(key)])
+            rows = self._query("SELECT * FROM exchanges WHERE seq = ?", [int(key)], masked)
         else:
-            rows = self._query("SELECT * FROM exchanges WHERE id = ? ORDER BY seq DESC LIMIT 1", [key])
+            rows = self._query("SELECT * FROM exchanges WHERE id = ? ORDER BY seq DESC LIMIT 1", [key], masked)
         return rows[0] if rows else None
 
-    def by_call(self, call_id: str) -> list[Exchange]:
+    def by_call(self, call_id: str, *, masked: bool | None = None) -> list[Exchange]:
         """Every stored exchange of one call, oldest first."""
-        return self._query("SELECT * FROM exchanges WHERE call_id = ? ORDER BY seq", [call_id])
+        return self._query("SELECT * FROM exchanges WHERE call_id = ? ORDER BY seq", [call_id], masked)
 
     def count(self) -> int:
         with self._lock:
