@@ -39,6 +39,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from netutil import free_port, wait_port  # scripts/netutil.py
+
 ROOT = Path(__file__).resolve().parent.parent
 VAPI_DEV = Path(sys.executable).with_name("vapi-dev")  # the console script of the venv running this
 TIMEOUT_ARGS = ["--head-timeout", "2", "--body-timeout", "2", "--idle-timeout", "3"]
@@ -59,25 +61,6 @@ def tool_calls(call_id: str, arguments: dict[str, Any], name: str = "get_weather
 
 
 # -- processes --------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited ({proc.returncode}) before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port} after {timeout:.0f} s")
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout: float = 10.0) -> int | None:
@@ -118,7 +101,7 @@ class App:
                 stderr=err,
                 start_new_session=True,
             )
-        wait_port(self.port, self.proc)
+        wait_port(self.port, proc=self.proc)
 
     def records(self, since: int = 0) -> list[dict[str, Any]]:
         return list(self._ask(since)["records"])
@@ -153,7 +136,7 @@ class Listener:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True
             )
-        wait_port(self.port, self.proc)
+        wait_port(self.port, proc=self.proc)
 
     @property
     def pid(self) -> int:
