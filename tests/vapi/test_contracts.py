@@ -1,4 +1,5 @@
-"""Reply-contract checks for every reply-needed Vapi type, deadline warnings and fallback replies."""
+"""Reply-contract checks for every reply-needed Vapi type, deadline warnings and fallback replies; how
+redirects and failed replies are reported and summarised."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from tests.support.exchanges import make_exchange
 from vapi_dev.exchange import Exchange
 from vapi_dev.vapi.contracts import check_reply, fallback_reply
+from vapi_dev.vapi.summary import LOCATION_SHOWN, redirect_of, redirect_shown, summarize
 
 JSON_CT = [("Content-Type", "application/json; charset=utf-8")]
 
@@ -481,3 +483,199 @@ def test_deeply_nested_string_arguments_do_not_break_checks_or_fallback() -> Non
     assert check_reply(ok) == []
     _, body = fallback_reply(make("tool-calls", payload=payload), "down")
     assert json.loads(body) == {"error": "vapi-dev fallback: down"}  # ids unreadable: the general answer
+
+
+# -- redirects (#12): Vapi does not follow them, so a 3xx says where it points and what to change ----------
+
+FORWARD = "http://localhost:5000/api/webhook"
+
+
+def redirected(
+    mtype: str = "tool-calls",
+    location: str = "/api/webhook/",
+    *,
+    status: int = 308,
+    path: str = "/",
+    forward_url: str = FORWARD,
+) -> Exchange:
+    """``mtype`` sent to ``path``, forwarded to ``forward_url`` and answered ``status`` → ``location``."""
+    return make_exchange(
+        mtype,
+        status=status,
+        raw=b"Redirecting...",
+        path=path,
+        payload=PAYLOADS.get(mtype, {"message": {"type": mtype}}),
+        response_headers=[("Content-Type", "text/html"), ("Location", location)],
+        forward_url=forward_url,
+    )
+
+
+@pytest.mark.parametrize("mtype", REPLY_TYPES)
+def test_a_redirect_to_a_reply_needed_type_is_one_error_saying_where(mtype: str) -> None:
+    [p] = check_reply(redirected(mtype))
+    assert (p.level, p.code) == ("error", f"{mtype}.redirect")
+    assert p.message == (
+        f"Vapi does not follow redirects: your app answered 308 to /api/webhook/ instead of replying to {mtype}; "
+        "point vapi-dev's target at http://localhost:5000/api/webhook/ directly"
+    )
+
+
+@pytest.mark.parametrize("mtype", ["status-update", "end-of-call-report", "x-new-type"])
+def test_a_redirect_of_an_informational_type_is_a_warning(mtype: str) -> None:
+    [p] = check_reply(redirected(mtype, status=301))
+    assert (p.level, p.code) == ("warning", f"{mtype}.redirect")
+    assert p.message.startswith(
+        f"Vapi does not follow redirects: your app answered 301 to /api/webhook/, which Vapi logs as "
+        f"'Your server rejected {mtype} webhook'; "
+    )
+
+
+@pytest.mark.parametrize(
+    ("location", "path", "forward_url", "fix"),
+    [
+        # Vapi's "/" reached the target itself: the target is what to change
+        ("/api/webhook/", "/", FORWARD, "point vapi-dev's target at http://localhost:5000/api/webhook/ directly"),
+        (
+            "http://localhost:5000/api/webhook/",
+            "",
+            FORWARD,
+            "point vapi-dev's target at http://localhost:5000/api/webhook/",
+        ),
+        # the server URL's path reached a route under the target: the server URL is what to change
+        (
+            "/webhook/",
+            "/webhook",
+            "http://localhost:5000/webhook",
+            "point the server URL at <public URL>/webhook/ directly",
+        ),
+        (
+            "/api/tools/",
+            "/tools",
+            "http://localhost:5000/api/tools",
+            "point the server URL at <public URL>/tools/ directly",
+        ),
+        (
+            "tools/?v=2",
+            "/tools",
+            "http://localhost:5000/api/tools",
+            "point the server URL at <public URL>/tools/?v=2 directly",
+        ),
+        # elsewhere: either
+        (
+            "/login",
+            "/tools",
+            "http://localhost:5000/api/tools",
+            "point the server URL (or vapi-dev's target) at http://localhost:5000/login directly",
+        ),
+        (
+            "https://app.example.com/hook",
+            "/",
+            FORWARD,
+            "point the server URL (or vapi-dev's target) at https://app.example.com/hook directly",
+        ),
+    ],
+)
+def test_a_redirect_says_what_to_point_where(location: str, path: str, forward_url: str, fix: str) -> None:
+    [p] = check_reply(redirected(location=location, path=path, forward_url=forward_url))
+    assert fix in p.message, p.message
+    assert "\n" not in p.message
+
+
+def test_redirect_resolution() -> None:
+    def shown(location: str, forward_url: str = FORWARD) -> tuple[str, str, bool] | None:
+        moved = redirect_of(redirected(location=location, forward_url=forward_url))
+        return None if moved is None else (moved.shown, moved.url, moved.same_origin)
+
+    assert shown("/api/webhook/") == ("/api/webhook/", "http://localhost:5000/api/webhook/", True)
+    assert shown("webhook/") == ("/api/webhook/", "http://localhost:5000/api/webhook/", True)
+    assert shown("HTTP://LOCALHOST:5000/x?y=1#z") == ("/x?y=1#z", "http://LOCALHOST:5000/x?y=1#z", True)
+    assert shown("http://example.com:80/a", "http://example.com/b") == ("/a", "http://example.com:80/a", True)
+    assert shown("https://localhost:5000/x") == ("https://localhost:5000/x", "https://localhost:5000/x", False)
+    assert shown("http://localhost:5001/x") == ("http://localhost:5001/x", "http://localhost:5001/x", False)
+    assert shown("http://[::1") == ("http://[::1", "http://[::1", False)  # unparseable: shown as it came
+    assert shown("/x", "") == ("/x", "/x", False)  # no forward URL (an old journal row)
+    assert redirect_of(redirected(status=200)) is None
+    assert redirect_of(redirected(location="")) is None
+
+
+def test_a_3xx_without_a_location_is_a_plain_status_problem() -> None:
+    ex = make("tool-calls", raw=b"", status=304, headers=[])
+    assert codes(ex) == ["tool-calls.http-status"]
+    assert redirect_of(ex) is None
+
+
+def test_redirect_messages_and_cells_are_bounded_and_masked() -> None:
+    long = "/" + "x" * 100_000
+    [p] = check_reply(redirected(location=long))
+    assert len(p.message) < 500
+    shown = redirect_shown(redirected(location=long))
+    assert shown is not None and len(shown) <= LOCATION_SHOWN
+    secret = redirect_shown(redirected(location="/cb?token=sk-live-123456"))
+    assert secret is not None and "sk-live-123456" not in secret and secret.startswith("/cb?token=")
+    assert redirect_shown(redirected(status=200)) is None
+
+
+def test_redirect_in_the_status_cell_is_escaped() -> None:
+    from vapi_dev.output.lines import exchange_line
+
+    line = exchange_line(redirected(location="/api/webhook/\x1b[2J")).plain
+    assert "308 → /api/webhook/\\x1b[2J" in line and "\x1b" not in line
+    assert "308 → /api/webhook/ " in exchange_line(redirected()).plain
+
+
+# -- reply wording (#12) ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mtype", JSON_TYPES)
+def test_a_json_null_reply_is_not_called_invalid_json(mtype: str) -> None:
+    for raw in (b"null", b" null\n"):
+        [p] = check_reply(make(mtype, raw=raw))
+        assert (p.level, p.code) == ("error", f"{mtype}.not-object")
+        assert p.message.startswith("the reply is a JSON null, expected an object")
+    [p] = check_reply(make(mtype, raw=b"[1, 2]"))
+    assert p.message.startswith("the reply is a JSON array, expected an object")
+    [p] = check_reply(make(mtype, raw=b"ok"))
+    assert p.message.startswith("the reply is not valid JSON")
+
+
+def test_voice_request_replies_are_raw_audio_not_json() -> None:
+    [p] = check_reply(make("voice-request", {"audio": "base64…"}))
+    assert (p.level, p.code) == ("error", "voice-request.json-reply")
+    assert "raw PCM audio" in p.message
+    unlabelled = make("voice-request", raw=b'{"error": "no voice"}', headers=[("Content-Type", "audio/pcm")])
+    assert codes(unlabelled) == ["voice-request.json-reply"]
+    labelled = make("voice-request", raw=b"\x00\x01\x02", headers=[("Content-Type", "application/json")])
+    assert codes(labelled) == ["voice-request.json-reply"]
+    audio = make("voice-request", raw=b"\x00\x01" * 100, headers=[("Content-Type", "audio/pcm")])
+    assert check_reply(audio) == []
+    silent = make("voice-request", raw=b"", headers=JSON_CT)  # vapi-dev's own fallback: empty, JSON-labelled
+    assert check_reply(silent) == []
+
+
+def test_assistant_request_500_with_error_is_a_failure_not_a_decline() -> None:
+    [p] = check_reply(make("assistant-request", {"error": "db down"}, status=500))
+    assert (p.level, p.code) == ("error", "assistant-request.http-status")
+    assert p.message.startswith("the app failed (500), so Vapi counts a failed request")
+    assert "not a declined call" in p.message and "answer 200" in p.message
+    assert summarize(make("assistant-request", {"error": "db down"}, status=500)) == "app failed (500): db down"
+    assert summarize(make("assistant-request", raw=b"Internal Server Error", status=503)) == "app failed (503)"
+    assert summarize(make("assistant-request", {"error": "Sorry, we are closed."})) == "→ error Sorry, we are closed."
+
+
+def test_tool_summaries_show_errors_not_null() -> None:
+    def said(reply: Any, mtype: str = "tool-calls", status: int = 200) -> str:
+        return summarize(make(mtype, reply, status=status, payload=tool_payload(ids=("tc_1",))))
+
+    assert said({"results": [{"toolCallId": "tc_1", "error": "Weather service down"}]}) == (
+        "get_weather(city=Paris) → error Weather service down"
+    )
+    assert said({"results": [{"toolCallId": "tc_1", "result": None, "error": "boom"}]}).endswith("→ error boom")
+    assert said({"results": [{"toolCallId": "tc_1", "error": None, "result": "Sunny"}]}).endswith("→ Sunny")
+    assert said({"results": [{"toolCallId": "tc_1", "result": None}]}).endswith("→ null")  # a real null result
+    assert said({"error": "tools are down"}).endswith("→ error tools are down")
+    assert said({"results": [{"toolCallId": "tc_1", "result": "Sunny"}]}, status=500) == (
+        "get_weather(city=Paris) → app failed (500)"
+    )
+    legacy = make("function-call", {"error": "lookup failed"})
+    assert summarize(legacy).endswith("→ error lookup failed")
+    assert "null" not in summarize(legacy)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from vapi_dev.exchange import Exchange, Problem, header
 from vapi_dev.vapi.messages import message_of, tool_calls, type_info
+from vapi_dev.vapi.summary import Redirect, redirect_of
 
 DEADLINE_WARN_FRACTION = 0.7
 SAME_CODE_SHOWN = 5  # problems of one code listed one by one; the rest are counted in one more
 ID_SHOWN = 60  # characters of a toolCallId quoted in a message (an id can be anything the app sent)
+URL_SHOWN = 120  # characters of a redirect's Location quoted in a message (the app sent it)
 _ASSISTANT_SHAPES = ("assistantId", "assistant", "squadId", "squad", "workflowId", "workflow")
 
 
@@ -58,8 +61,8 @@ class _Checker:
         return self.problems
 
 
-def _quoted(tcid: str) -> str:
-    return tcid if len(tcid) <= ID_SHOWN else tcid[: ID_SHOWN - 1] + "…"
+def _quoted(tcid: str, limit: int = ID_SHOWN) -> str:
+    return tcid if len(tcid) <= limit else tcid[: limit - 1] + "…"
 
 
 def _requested_ids(payload: Any) -> list[str]:
@@ -80,15 +83,23 @@ def _requested_ids(payload: Any) -> list[str]:
     return []  # a legacy functionCall has no id
 
 
-def _too_deep(body: bytes) -> bool:
-    """Whether ``body`` failed to parse only because it is nested deeper than the parser goes."""
+def _unparsed(body: bytes) -> str:
+    """Why Exchange.response_json() gave None for ``body``: "null" (it is JSON null), "deep" (valid JSON
+    nested deeper than the parser goes) or "invalid"."""
     try:
         json.loads(body)
     except RecursionError:
-        return True
+        return "deep"
     except (ValueError, UnicodeDecodeError):
-        return False
-    return False
+        return "invalid"
+    return "null"  # it parsed, and response_json() gives None only for a null
+
+
+_JSON_KIND = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def _not_object(c: _Checker, kind: str) -> None:
+    c.error("not-object", f"the reply is a JSON {kind}, expected an object; Vapi reads a {c.mtype} reply as one")
 
 
 def _is_number(v: Any) -> bool:
@@ -104,13 +115,16 @@ def _reply_object(c: _Checker, ex: Exchange) -> dict[str, Any] | None:
         return None
     body = ex.response_json()
     if body is None:
-        if _too_deep(ex.response_body):
+        why = _unparsed(ex.response_body)
+        if why == "deep":
             c.warn("too-deep", "the reply is JSON nested too deeply (over about 1,000 levels) for vapi-dev to check")
+        elif why == "null":
+            _not_object(c, "null")
         else:
             c.error("not-json", f"the reply is not valid JSON; Vapi needs a JSON reply to {c.mtype}")
         return None
     if not isinstance(body, dict):
-        c.error("not-object", f"the reply is JSON but not an object; Vapi needs an object for {c.mtype}")
+        _not_object(c, _JSON_KIND.get(type(body), "value"))
         return None
     ctype = (header(ex.response_headers, "content-type") or "").lower()
     if "json" not in ctype:
@@ -319,6 +333,58 @@ _RULES: dict[str, Callable[[_Checker, dict[str, Any], Exchange], None]] = {
 }
 
 
+def _check_voice(c: _Checker, ex: Exchange) -> None:
+    """A voice-request reply is raw PCM audio (mono 16-bit at message.sampleRate), never JSON; an empty
+    one is silence (vapi-dev's own fallback)."""
+    if not ex.response_bytes and not ex.response_body:
+        return
+    ctype = (header(ex.response_headers, "content-type") or "").lower()
+    if "json" in ctype or isinstance(ex.response_json(), (dict, list)):
+        c.error(
+            "json-reply",
+            "the reply is JSON, but Vapi plays a voice-request reply as raw PCM audio (mono 16-bit at "
+            "message.sampleRate); send the audio bytes",
+        )
+
+
+def _has_error(ex: Exchange) -> bool:
+    body = ex.response_json()
+    return isinstance(body, dict) and "error" in body
+
+
+def _redirected(c: _Checker, ex: Exchange, moved: Redirect, reply_needed: bool) -> None:
+    """A 3xx: Vapi does not follow it, so say where it points and what to point at that address instead."""
+    where = _quoted(moved.shown, URL_SHOWN)
+    outcome = (
+        f" instead of replying to {c.mtype}"
+        if reply_needed
+        else f", which Vapi logs as 'Your server rejected {c.mtype} webhook'"
+    )
+    fix = _redirect_fix(ex, moved)
+    text = f"Vapi does not follow redirects: your app answered {ex.status} to {where}{outcome}; {fix}"
+    (c.error if reply_needed else c.warn)("redirect", text)
+
+
+def _redirect_fix(ex: Exchange, moved: Redirect) -> str:
+    """What to point at the address the app redirects to: vapi-dev's target when the request was for the
+    target itself (Vapi's "/"), the server URL's path when the address is the same route under the target,
+    else either."""
+    url = _quoted(moved.url, URL_SHOWN)
+    if not moved.same_origin:
+        return f"point the server URL (or vapi-dev's target) at {url} directly"
+    if ex.path in ("", "/"):
+        return f"point vapi-dev's target at {url} directly"
+    forwarded = urlsplit(ex.forward_url).path
+    prefix = forwarded[: -len(ex.path)] if forwarded.endswith(ex.path) else None
+    wanted = urlsplit(moved.url)
+    if prefix is not None and wanted.path.startswith(prefix):
+        rest = wanted.path[len(prefix) :]
+        rest = rest if rest.startswith("/") else "/" + rest
+        rest += f"?{wanted.query}" if wanted.query else ""
+        return f"point the server URL at <public URL>{_quoted(rest, URL_SHOWN)} directly"
+    return f"point the server URL (or vapi-dev's target) at {url} directly"
+
+
 def _deadline(ex: Exchange, mtype: str) -> Problem | None:
     ms = ex.duration_ms
     if not ex.reply_needed or ms is None or ex.deadline_s <= 0:
@@ -343,13 +409,22 @@ def check_reply(ex: Exchange) -> list[Problem]:
         return []
     mtype = ex.message_type
     c = _Checker(mtype)
-    if not type_info(mtype).reply_needed and not ex.reply_needed:
+    reply_needed = type_info(mtype).reply_needed or ex.reply_needed
+    moved = redirect_of(ex)
+    if moved is not None:
+        _redirected(c, ex, moved, reply_needed)
+    elif not reply_needed:
         if not 200 <= ex.status < 300:
             c.warn(
                 "rejected", f"the app answered {ex.status}; Vapi logs this as 'Your server rejected {mtype} webhook'"
             )
-        return c.done()
-    if mtype == "tool-calls" and ex.status != 200:
+    elif mtype == "assistant-request" and ex.status >= 400 and _has_error(ex):
+        c.error(
+            "http-status",
+            f"the app failed ({ex.status}), so Vapi counts a failed request (assistant-request-failed), not a "
+            'declined call, and speaks no \'error\'; to decline on purpose answer 200 with {"error": "…"}',
+        )
+    elif mtype == "tool-calls" and ex.status != 200:
         c.error(
             "http-status",
             f"the app answered {ex.status}; tool replies must be HTTP 200 even on error, Vapi ignores any other status",
@@ -358,11 +433,15 @@ def check_reply(ex: Exchange) -> list[Problem]:
         c.error("http-status", f"the app answered {ex.status}; Vapi needs 200 with raw PCM audio")
     elif not 200 <= ex.status < 300:
         c.error("http-status", f"the app answered {ex.status}; Vapi treats a non-2xx reply as a failure")
+    if not reply_needed:
+        return c.done()
     rule = _RULES.get(mtype)
     if rule is not None and 200 <= ex.status < 300:
         reply = _reply_object(c, ex)
         if reply is not None:
             rule(c, reply, ex)
+    elif mtype == "voice-request" and 200 <= ex.status < 300:
+        _check_voice(c, ex)
     if not ex.fallback and not ex.error:
         late = _deadline(ex, mtype)
         if late is not None:

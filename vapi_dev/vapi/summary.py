@@ -7,13 +7,19 @@ with the output's Masker before it is shortened: a secret cut in half would no l
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from vapi_dev.exchange import Exchange
+from vapi_dev.exchange import Exchange, header
 from vapi_dev.redact import MASK, Masker, is_secret_key
 from vapi_dev.vapi.messages import as_dict, message_of, tool_calls
 
 TOO_DEEP = "(nested too deeply to summarise)"
+# reply-needed types whose summary says what the reply decided (tool calls have their own)
+_SUMMARISED_REPLIES = frozenset(
+    {"assistant-request", "transfer-destination-request", "handoff-destination-request", "knowledge-base-request"}
+)
+LOCATION_SHOWN = 60  # characters of a redirect's Location shown in an exchange line's status cell
 _DEFAULT_MASK = Masker()  # the name rules alone, for callers that know no configured secret
 
 
@@ -36,8 +42,51 @@ def _fmt_args(args: Any, mask: Masker) -> str:
     return _short(args, 40, mask)
 
 
+class Redirect(NamedTuple):
+    """Where a 3xx reply points."""
+
+    shown: str  # origin-relative ("/api/webhook/") when it stays on the target's origin, else ``url``
+    url: str  # absolute, resolved against the forward URL (the Location as sent when it cannot be)
+    same_origin: bool
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def redirect_of(ex: Exchange) -> Redirect | None:
+    """The redirect the app answered with (a 3xx with a Location), or None. Vapi does not follow it."""
+    if ex.status is None or not 300 <= ex.status < 400 or ex.error or ex.fallback:
+        return None
+    location = (header(ex.response_headers, "location") or "").strip()
+    if not location:
+        return None
+    if not ex.forward_url:
+        return Redirect(location, location, False)
+    try:  # a Location is anything the app sent: an unparseable one is shown as it came
+        url = urljoin(ex.forward_url, location)
+        same = _origin(url) == _origin(ex.forward_url)
+        parts = urlsplit(url)
+    except ValueError:
+        return Redirect(location, location, False)
+    shown = urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment)) if same else url
+    return Redirect(shown, url, same)
+
+
+def redirect_shown(ex: Exchange, mask: Masker | None = None) -> str | None:
+    """Where a redirect points, masked and shortened for an exchange line's status cell (not yet escaped:
+    pass it through output.lines.printable), or None when the reply is no redirect."""
+    moved = redirect_of(ex)
+    return None if moved is None else _short(moved.shown, LOCATION_SHOWN, mask or _DEFAULT_MASK)
+
+
 def _reply_of(ex: Exchange) -> dict[str, Any]:
+    """The app's reply object when Vapi would read it: a 2xx (a failed or redirected reply is not one)."""
     if ex.error and not ex.fallback:  # the body is vapi-dev's own error reply, not the app's
+        return {}
+    if ex.status is not None and not 200 <= ex.status < 300:
         return {}
     body = ex.response_json()
     if isinstance(body, dict) and isinstance(body.get("messageResponse"), dict):
@@ -45,25 +94,53 @@ def _reply_of(ex: Exchange) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _failed(ex: Exchange, mask: Masker) -> str | None:
+    """``app failed (500): <its error>`` when the app answered 4xx/5xx itself, else None. Vapi treats such a
+    reply as a failure whatever its body says (an assistant-request {"error"} is only spoken with a 2xx)."""
+    if ex.status is None or ex.status < 400 or ex.error or ex.fallback:
+        return None
+    body = ex.response_json()
+    error = body.get("error") if isinstance(body, dict) else None
+    return f"app failed ({ex.status})" + (f": {_short(error, 50, mask)}" if error not in (None, "") else "")
+
+
+def _outcome(reply: dict[str, Any], mask: Masker) -> str | None:
+    """What one tool result (or a legacy function-call reply) says: its error when it has one, else its result."""
+    error = reply.get("error")
+    if error not in (None, ""):
+        return "→ error " + _short(error, 40, mask)
+    if "result" in reply:
+        return "→ " + _short(reply["result"], 40, mask)
+    return None
+
+
 def _tool_summary(ex: Exchange, msg: dict[str, Any], mask: Masker) -> str:
     calls = tool_calls(ex.payload)
-    results = _reply_of(ex).get("results")
-    by_id: dict[str, Any] = {}
+    reply = _reply_of(ex)
+    results = reply.get("results")
+    by_id: dict[str, str] = {}
     if isinstance(results, list):
         for r in results:
-            if isinstance(r, dict):
-                by_id[str(r.get("toolCallId", ""))] = r.get("error", r.get("result"))
+            out = _outcome(r, mask) if isinstance(r, dict) else None
+            if out is not None:
+                by_id[str(r.get("toolCallId", ""))] = out
     if msg.get("type") == "function-call":
-        by_id[""] = _reply_of(ex).get("result")
+        out = _outcome(reply, mask)
+        if out is not None:
+            by_id[""] = out
     parts = []
     for c in calls[:3]:
-        out = f"{_short(c.name, 40, mask)}({_fmt_args(c.arguments, mask)})"
+        part = f"{_short(c.name, 40, mask)}({_fmt_args(c.arguments, mask)})"
         if c.id in by_id:
-            out += f" → {_short(by_id[c.id], 40, mask)}"
-        parts.append(out)
+            part += f" {by_id[c.id]}"
+        parts.append(part)
     if len(calls) > 3:
         parts.append(f"+{len(calls) - 3} more")
-    return "; ".join(parts)
+    text = "; ".join(parts)
+    if results is None and msg.get("type") != "function-call" and reply.get("error") not in (None, ""):
+        text += " → error " + _short(reply["error"], 40, mask)  # one {"error"} answering every call
+    failed = _failed(ex, mask)
+    return f"{text} → {failed}" if failed else text
 
 
 def summarize(ex: Exchange, mask: Masker | None = None) -> str:
@@ -98,6 +175,10 @@ def _summarize(ex: Exchange, mask: Masker) -> str:
         return f"{n} messages"
     if mtype == "end-of-call-report":  # the full summary closes the call on its own line
         return str(msg.get("endedReason") or as_dict(msg.get("call")).get("endedReason") or "")
+    if mtype in _SUMMARISED_REPLIES:
+        failed = _failed(ex, mask)  # e.g. a 500 {"error"}: not a deliberate answer, Vapi counts a failure
+        if failed:
+            return failed
     if mtype == "assistant-request":
         reply = _reply_of(ex)
         for key in ("assistantId", "squadId", "workflowId"):
