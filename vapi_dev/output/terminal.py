@@ -1,8 +1,13 @@
-"""The human stream: the rich terminal sink (banner, one line per exchange, summaries under bursts)."""
+"""The human stream: the rich terminal sink (banner, one line per exchange, summaries under bursts).
+
+Every line is laid out for the console's width, read again for each line, so a resized terminal is
+followed at once. A pipe or a file without COLUMNS has no width: its lines stay whole (LOG_WIDTH).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -23,11 +28,14 @@ from vapi_dev.output.lines import (
     clock,
     detail_lines,
     exchange_line,
+    fitting,
     is_chatty,
     printable,
     printable_data,
     short_call,
+    stamp,
     truncate,
+    wrap,
 )
 from vapi_dev.output.threaded import ThreadedSink
 from vapi_dev.output.view import BodyView, make_masker
@@ -39,13 +47,30 @@ NOTABLE_IN_BURST = 10  # failed or flagged exchanges still shown one by one in a
 BURST_PAUSE_S = 0.1  # short: exchanges held for the display cost memory (0.5 s: +30 MB at peak)
 CHATTY_FLUSH_S = 1.5
 TEXT_BODY_LIMIT = 2000  # characters of a text body shown without --full (and of a body that failed to render)
+LOG_WIDTH = 10_000  # the width of a pipe or a file: lines laid out with every column, nothing cut or wrapped
+PENDING = (  # the still-waiting text, longest first: the first that fits the terminal is shown
+    "… still waiting for your app ({waited:.1f} s of the {deadline:g} s deadline)",
+    "… still waiting ({waited:.1f} s of {deadline:g} s)",
+    "… waiting {waited:.1f} s",
+)
 
 
-def make_console(file: TextIO, color: bool | None) -> Console:
-    """A console on ``file``: colour only on a terminal, never with NO_COLOR (rich reads it)."""
+def _isatty(file: TextIO) -> bool:
+    try:
+        return file.isatty()
+    except (AttributeError, ValueError):  # no such method, or closed
+        return False
+
+
+def make_console(file: TextIO, color: bool | None, width: int | None = None) -> Console:
+    """A console on ``file``: colour only on a terminal, never with NO_COLOR (rich reads it). Its width:
+    ``width``, else COLUMNS, else the terminal's (read again for each line, so a resize is followed), and a
+    pipe or a file without COLUMNS is a log, not a screen: LOG_WIDTH, lines whole."""
+    if width is None and not _isatty(file) and not os.environ.get("COLUMNS", "").isdigit():
+        width = LOG_WIDTH
     if color is None:
-        return Console(file=file, highlight=False, soft_wrap=True)
-    return Console(file=file, highlight=False, soft_wrap=True, force_terminal=color, no_color=not color)
+        return Console(file=file, highlight=False, soft_wrap=True, width=width)
+    return Console(file=file, highlight=False, soft_wrap=True, width=width, force_terminal=color, no_color=not color)
 
 
 class TerminalSink(ThreadedSink):
@@ -137,9 +162,8 @@ class TerminalSink(ThreadedSink):
 
     def on_error(self, exc: Exception) -> None:
         with contextlib.suppress(Exception):
-            self.console.print(
-                f"vapi-dev: could not render an event ({type(exc).__name__}: {exc})", style="red", markup=False
-            )
+            text = printable(f"vapi-dev: could not render an event ({type(exc).__name__}: {exc})", None)
+            self.console.print(wrap(Text(text, style="red"), self.console.width))
 
     # -- lines -------------------------------------------------------------------------------
 
@@ -148,7 +172,7 @@ class TerminalSink(ThreadedSink):
         try:
             self._finished(ex)
         except Exception as exc:
-            self.console.print(Text(self._fallback_line(ex, exc), style="yellow"))
+            self.console.print(wrap(Text(self._fallback_line(ex, exc), style="yellow"), self.console.width, 9))
 
     def _fallback_line(self, ex: Exchange, exc: Exception) -> str:
         what = ex.message_type or f"{ex.method} {ex.target}"
@@ -166,9 +190,10 @@ class TerminalSink(ThreadedSink):
             self._chatty.append(ex)
             return
         self._flush_chatty()
-        self.console.print(exchange_line(ex, self.mask))
+        width = self.console.width
+        self.console.print(exchange_line(ex, self.mask, width))
         for text, style in detail_lines(ex, self.mask):
-            self.console.print(Text("    " + text, style=style))
+            self.console.print(wrap(Text("    " + text, style=style), width, 6))  # under the text, past the mark
         if self.config.verbose:
             self._bodies(ex)
 
@@ -178,29 +203,30 @@ class TerminalSink(ThreadedSink):
         items, self._chatty = self._chatty, []
         counts = Counter((ex.message_type or "?") for ex in items)
         calls = {short_call(ex.call_id) for ex in items}
-        line = Text(clock(items[-1].received_at) + " ", style="dim")
-        line.append(", ".join(f"{n}× {printable(t)}" for t, n in counts.most_common()), style="cyan dim")
-        line.append(f"  (call {printable(', '.join(sorted(calls)))}; --all shows each)", style="dim")
-        self.console.print(line)
+        line = stamp(items[-1].received_at)
+        line.append(", ".join(f"{n}× {printable(t)}" for t, n in counts.most_common()), style="cyan")
+        hints = (f"  (call {printable(', '.join(sorted(calls)))}; --all shows each)", "  (--all shows each)", "")
+        self.console.print(fitting(line, [Text(h) for h in hints], self.console.width))
 
     def _pending(self, ex: Exchange) -> None:
-        line = Text(clock(time.time()) + " ", style="dim")
+        line = stamp(time.time())
         line.append(f"{printable(short_call(ex.call_id)):<8} ", style=call_style(ex.call_id))
         line.append(f"{printable(ex.message_type or ex.method)} {REPLY_MARK} ", style="bold magenta")
         waited = time.monotonic() - ex.started
-        line.append(
-            f"… still waiting for your app ({waited:.1f} s of the {ex.deadline_s:g} s deadline)", style="yellow"
-        )
-        self.console.print(line)
+        texts = [Text(t.format(waited=waited, deadline=ex.deadline_s), style="yellow") for t in PENDING]
+        self.console.print(fitting(line, texts, self.console.width))
 
     def _summary(self, items: Sequence[Exchange]) -> None:
         counts = Counter((ex.message_type or self.mask.text(f"{ex.method} {ex.path}"), ex.status or 0) for ex in items)
-        parts = ", ".join(f"{n}× {printable(t)} {s}" for (t, s), n in counts.most_common(4))
-        if len(counts) > 4:
-            parts += ", …"
-        line = Text(clock(time.time()) + " ", style="dim")
-        line.append(f"⋯ {len(items)} more exchanges ({parts})", style="dim")
-        self.console.print(line)
+        parts = [f"{n}× {printable(t)} {s}" for (t, s), n in counts.most_common(4)]
+        line = stamp(time.time())
+        line.append(f"⋯ {len(items)} more exchanges")
+        # as many of the commonest as fit, "…" for the rest
+        tails = [
+            Text(" (" + ", ".join([*parts[:k], "…"] if k < len(counts) else parts) + ")")
+            for k in range(len(parts), -1, -1)
+        ]
+        self.console.print(fitting(line, tails, self.console.width))
 
     def _bodies(self, ex: Exchange) -> None:
         try:
@@ -210,7 +236,7 @@ class TerminalSink(ThreadedSink):
         for label, view, raw in (("request", request, ex.body), ("reply", reply, ex.response_body)):
             if view is None:
                 continue
-            self.console.print(Text(f"    {label}:", style="dim"))
+            self.console.print(Text(f"    {label}:", style="italic"))
             if isinstance(view, (dict, list)):
                 try:
                     data = view if self.config.full else truncate(view)
@@ -230,18 +256,17 @@ class TerminalSink(ThreadedSink):
         return Text(printable(text, None))
 
     def _other(self, event: Event) -> None:
+        width = self.console.width
         if isinstance(event, Ready):
-            for line in banner_lines(event):
+            for line in banner_lines(event, width):
                 self.console.print(line)
         elif isinstance(event, TunnelChanged):
             if event.up:
-                self.console.print(
-                    Text(
-                        printable(f"tunnel restored: {event.public_url}  {event.reason}".rstrip(), None),
-                        style="bold green",
-                    )
-                )
+                restored = f"tunnel restored: {event.public_url}  {event.reason}".rstrip()
+                text = Text(printable(restored, None), style="bold green")
             else:
-                self.console.print(Text(printable(f"tunnel lost: {event.reason} — restoring…", None), style="bold red"))
+                text = Text(printable(f"tunnel lost: {event.reason} — restoring…", None), style="bold red")
+            self.console.print(wrap(text, width))
         elif isinstance(event, Notice):
-            self.console.print(Text(printable(event.text, None), style=NOTICE_STYLE.get(event.level, "")))
+            text = Text(printable(event.text, None), style=NOTICE_STYLE.get(event.level, ""))
+            self.console.print(wrap(text, width))
