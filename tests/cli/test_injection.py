@@ -68,7 +68,9 @@ async def test_stream_escapes_control_characters_even_when_refused(fake_app: tup
     shown = run_cli("show", "1", env={"NO_COLOR": "1", "COLUMNS": "200"}).stdout
     assert "[link=https://evil.example]name[/link]" in shown and "\\x1b]0;pwned\\x07" in shown
     replay_env = {"NO_COLOR": "1", "COLUMNS": "200"}
-    replayed = await asyncio.to_thread(run_cli, "replay", "1", "--to", base + "/tool", env=replay_env)
+    replayed = await asyncio.to_thread(
+        run_cli, "replay", "1", "--to", base + "/tool", "--secret", "s3cret", env=replay_env
+    )
     assert "Traceback" not in replayed.stderr and "replayed" in replayed.stdout, replayed.stderr
     _no_control(replayed.stdout + replayed.stderr)
     missing = run_cli("trigger", "--file", f"/nonexistent/{CSI_CLEAR}.json", env={"NO_COLOR": "1"})

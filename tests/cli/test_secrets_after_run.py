@@ -125,10 +125,10 @@ def test_show_secrets_and_export_raw_keep_the_recorded_bytes(recorded: Recorded)
 
 
 def test_replay_sends_the_exact_recorded_bytes_and_shows_them_masked(recorded: Recorded) -> None:
-    out = vapi_dev(recorded, "replay", "last")
+    out = vapi_dev(recorded, "replay", "last", "--secret", SECRET)
     assert [(s.path_qs, s.body) for s in recorded.state.seen] == [(PATH_QS, BODY), (PATH_QS, BODY)]
     assert SECRET not in out and f"/hook?x={MASK}" in out and "reply body: identical" in out
-    out = vapi_dev(recorded, "replay", "last", "--to", recorded.app_url)
+    out = vapi_dev(recorded, "replay", "last", "--to", recorded.app_url, "--secret", SECRET)
     assert recorded.state.seen[-1].path_qs == PATH_QS and recorded.state.seen[-1].body == BODY
     assert SECRET not in out
 

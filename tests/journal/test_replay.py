@@ -61,17 +61,20 @@ def test_replay_sends_identical_bytes_and_compares(tmp_path: Path) -> None:
         assert "identical" in out and "reply contract: ok" in out and "abc" not in out
 
         state.tool_result = "Rainy"
-        code, out, err = invoke("replay", recorded.id, "--journal", str(jpath))
+        code, out, err = invoke("replay", recorded.id, "--journal", str(jpath), "--secret", "abc")
         assert code == 0, err
         assert '-      "result": "Sunny, 21 C"' in out and '+      "result": "Rainy"' in out
-        assert all("••••" not in v for _, v in state.seen[-1].headers)  # masked headers are not re-sent
+        assert all("••••" not in v for _, v in state.seen[-1].headers)
+        code, _, err = invoke("replay", recorded.id, "--journal", str(jpath))
+        assert code == 1 and "--secret" in err  # masked headers are not re-sent
 
         state.tool_result = "line one\nline two"  # breaks Vapi's tool reply rules
-        code, out, _ = invoke("replay", "last", "--journal", str(jpath))
-        assert code == 0 and "problems" in out
+        code, out, _ = invoke("replay", "last", "--journal", str(jpath), "--secret", "abc")
+        assert code == 1 and "problems" in out
 
         state.seen.clear()
-        code, _, err = invoke("replay", "last", "--journal", str(jpath), "--to", url)
+        state.tool_result = "Sunny, 21 C"
+        code, _, err = invoke("replay", "last", "--journal", str(jpath), "--to", url, "--secret", "abc")
         assert code == 0, err
         assert state.seen[0].path_qs == "/tools?v=2" and state.seen[0].body == original.body
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -35,96 +35,150 @@ from vapi_dev.cli.common import (
 from vapi_dev.errors import ExitStatus
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vapi_dev.exchange import Exchange
+    from vapi_dev.journal.store import Journal
     from vapi_dev.redact import Masker
+    from vapi_dev.vapi.auth import AuthConfig
 
 # What the commands need beyond this is imported in their bodies, so `--help` stays light (see cli/common.py).
 
 
+MATCHES_SHOWN = 10  # ids listed when a prefix matches more than one
+REPLY_LINES = 40  # lines of a new reply (or its diff) replay prints without -v
+NARROW = 80  # columns events fits in without --wide
+WIDE_PIPED = 1000  # columns of events --wide when piped: a row is one line
+TYPE_SHOWN = 20  # characters of a message type in the narrow table (all but the longest types whole)
+
+
+def _ambiguous(what: str, key: str, found: list[str]) -> NoReturn:
+    from vapi_dev.output.lines import printable
+
+    shown = ", ".join(printable(f) for f in found[:MATCHES_SHOWN])
+    more = " and more" if len(found) > MATCHES_SHOWN else ""
+    fail(
+        f"{what} {printable(key)!r} is the start of more than one: {shown}{more}; give more of it.",
+        ExitStatus.USAGE,
+    )
+
+
+def _lookup(j: Journal, key: str) -> Exchange:
+    """The exchange ``key``: 'last', a row number, an id or the unique start of one (ambiguous: exit 2)."""
+    if key != "last" and not key.isdigit():
+        ids = j.ids_with_prefix(key, MATCHES_SHOWN + 1)
+        if len(ids) > 1:
+            _ambiguous("exchange id", key, ids)
+        key = ids[0] if ids else key
+    return get_exchange(j, key)
+
+
+def _call(j: Journal, call: str) -> str:
+    """The call id ``call`` is the unique start of (itself when none starts so; ambiguous: exit 2)."""
+    calls = j.calls_with_prefix(call, MATCHES_SHOWN + 1)
+    if len(calls) > 1:
+        _ambiguous("call id", call, calls)
+    return calls[0] if calls else call
+
+
+def _cell(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def events(
-    call: Annotated[str | None, typer.Option("--call", help="Only this call id.")] = None,
+    call: Annotated[str | None, typer.Option("--call", help="Only this call id (or the unique start of one).")] = None,
     type_: Annotated[str | None, typer.Option("--type", help="Only this message type.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many (newest).")] = 50,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, whole call ids and types.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     journal: JournalOpt = None,
 ) -> None:
-    """List recorded exchanges, newest last."""
+    """List recorded exchanges, newest last (one row each, in 80 columns unless --wide)."""
     import json
     import time
 
+    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from vapi_dev.output.lines import printable
+    from vapi_dev.output.lines import human_bytes, printable, short_call
     from vapi_dev.output.ndjson import exchange_record
     from vapi_dev.vapi.summary import summarize
 
     mask = masker()
     j = open_journal(journal)
+    if call:
+        call = _call(j, call)
     rows = j.recent(limit, call_id=call, type=type_, masked=True)  # listen's secret values masked as it stored them
     if json_out:
         for ex in rows:
             sys.stdout.write(json.dumps(exchange_record(ex, mask=mask), ensure_ascii=False, default=str) + "\n")
         return
     console = stdout_console()
+    if not sys.stdout.isatty() and not os.environ.get("COLUMNS"):
+        # Piped: the rows a terminal of 80 columns shows, or with --wide every column on one line each.
+        console = Console(highlight=False, width=WIDE_PIPED if wide else NARROW)
     if not rows:
         console.print("no exchanges recorded" + (" for that filter" if call or type_ else " yet"))
         return
+    cols: tuple[str, ...] = ("id", "time", "call", "type", "status", "took")
+    if wide:
+        cols = (*cols, "request", "bytes", "auth")
     cells = []
     for ex in rows:
         status = str(ex.status) if ex.status is not None else (ex.error_kind or "error")
         bad = ex.error or (ex.status or 0) >= 400 or any(p.level == "error" for p in ex.problems)
-        cells.append(
-            (
-                [
-                    printable(ex.id),
-                    time.strftime("%H:%M:%S", time.localtime(ex.received_at)),
-                    printable(ex.message_type or mask.text(f"{ex.method} {ex.target}")),
-                    printable(ex.call_id or ""),
-                    printable(status),
-                    format_ms(ex.duration_ms),
-                    printable(summarize(ex, mask)),
-                ],
-                "red" if bad else "",
-            )
-        )
-    table = Table(box=None, pad_edge=False)
-    for i, col in enumerate(("id", "time", "type", "call", "status", "took")):
-        # Fixed columns keep their width; only the summary wraps on a narrow terminal.
-        width = max(len(col), *(len(r[i]) for r, _ in cells))
+        mtype = printable(ex.message_type or mask.text(f"{ex.method} {ex.target}"))
+        row = [
+            printable(ex.id),
+            time.strftime("%H:%M:%S", time.localtime(ex.received_at)),
+            printable(ex.call_id or "") if wide else printable(short_call(ex.call_id)),
+            mtype if wide else _cell(mtype, TYPE_SHOWN),
+            printable(status),
+            format_ms(ex.duration_ms),
+        ]
+        if wide:
+            row += [
+                printable(mask.text(f"{ex.method} {ex.target}")),
+                f"{human_bytes(ex.request_bytes)}→{human_bytes(ex.response_bytes)}",
+                "—" if ex.auth is None else ("ok" if ex.auth.ok else "failed"),
+            ]
+        cells.append((row, printable(summarize(ex, mask)), "red" if bad else ""))
+    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0))  # one space between columns
+    for i, col in enumerate(cols):
+        # Fixed columns keep their width; only the summary gives way on a narrow terminal.
+        width = max(len(col), *(len(r[i]) for r, _, _ in cells))
         table.add_column(col, no_wrap=True, min_width=width)
-    table.add_column("summary", overflow="fold")
-    for row, style in cells:
-        table.add_row(*(Text(cell) for cell in row), style=style)  # Text: data is never read as markup
+    table.add_column("summary", overflow="fold" if wide else "ellipsis", no_wrap=not wide)
+    for row, summary, style in cells:
+        table.add_row(*(Text(cell) for cell in (*row, summary)), style=style)  # Text: data is never read as markup
     console.print(table)
 
 
 def show(
-    key: Annotated[str, typer.Argument(metavar="ID|last", help="Exchange id, row number or 'last'.")],
+    key: Annotated[
+        str, typer.Argument(metavar="ID|last", help="Exchange id (or its unique start), row number or 'last'.")
+    ],
     journal: JournalOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the record as JSON.")] = False,
+    request_only: Annotated[bool, typer.Option("--request", help="Only the request (headers and body).")] = False,
+    reply_only: Annotated[bool, typer.Option("--reply", help="Only the reply (status, headers and body).")] = False,
     show_secrets: Annotated[
         bool,
         typer.Option("--show-secrets", help="Do not mask credential-like fields, secret parameters and values."),
     ] = False,
 ) -> None:
-    """Show one exchange in full: request, reply, headers, timings and problems."""
+    """Show one exchange: what happened, its problems, the reply, then the request (long ones through $PAGER)."""
     import json
-    import time
 
-    from rich.text import Text
-
-    from vapi_dev.output.lines import printable
     from vapi_dev.output.ndjson import exchange_record
-    from vapi_dev.vapi.messages import type_info
 
+    if request_only and reply_only:
+        fail("give --request or --reply, not both (without either, both are shown).", ExitStatus.USAGE)
     mask = masker(show_secrets=show_secrets)
     j = open_journal(journal)
     j.masked = not show_secrets  # the copies with listen's secret values masked, unless asked for the raw ones
-    ex = get_exchange(j, key)
-    cut = {
-        "request": _cut_note(len(ex.body), ex.request_bytes) if ex.request_truncated else None,
-        "reply": _cut_note(len(ex.response_body), ex.response_bytes) if ex.response_truncated else None,
-    }
+    ex = _lookup(j, key)
     if json_out:
         data = exchange_record(ex, mask=mask) | {
             "headers": mask.headers(ex.headers),
@@ -138,7 +192,26 @@ def show(
             text = json.dumps(data | {"request": body_text(ex.body, mask)}, indent=2, ensure_ascii=False)
         sys.stdout.write(text + "\n")
         return
+    sides = ("request",) if request_only else ("reply",) if reply_only else ("reply", "request")
     c = stdout_console()
+    bodies = {"request": ex.body, "reply": ex.response_body}
+    lines = sum(body_text(bodies[side], mask).count("\n") + 1 for side in sides)
+    if sys.stdout.isatty() and lines + 12 > c.height:  # a terminal, and more than fits on it: page
+        with c.pager(styles=True):
+            _show_text(c, ex, mask, sides)
+    else:
+        _show_text(c, ex, mask, sides)
+
+
+def _show_text(c: Console, ex: Exchange, mask: Masker, sides: tuple[str, ...]) -> None:
+    """What ``show`` prints: the header lines and problems, then each of ``sides``."""
+    import time
+
+    from rich.text import Text
+
+    from vapi_dev.output.lines import printable
+    from vapi_dev.vapi.messages import type_info
+
     info = type_info(ex.message_type)
     head = Text(printable(ex.id), style="bold")
     head.append(f"  {printable(ex.method)} {printable(mask.text(ex.target))}")
@@ -164,18 +237,23 @@ def show(
     if ex.auth:
         verdict = "ok" if ex.auth.ok else "FAILED " + printable(mask.text(ex.auth.reason), None)
         c.print(f"auth {ex.auth.method}: {verdict}", markup=False)
-    for title, headers, body in (("request", ex.headers, ex.body), ("reply", ex.response_headers, ex.response_body)):
-        c.rule(title)
-        for k, v in mask.headers(headers):
-            c.print(f"{printable(k)}: {printable(v, None)}", style="dim", markup=False)
-        if cut[title]:
-            c.print(f"body: {cut[title]}", style="yellow", markup=False)
-        print_body(c, body, mask)
     if ex.problems:
         c.rule("problems")
         for p in ex.problems:
             line = f"{p.level}: {printable(mask.text(p.message), None)} [{p.code}]"
             c.print(line, style="red" if p.level == "error" else "yellow", markup=False)
+    parts = {
+        "request": (ex.headers, ex.body, ex.request_truncated, ex.request_bytes),
+        "reply": (ex.response_headers, ex.response_body, ex.response_truncated, ex.response_bytes),
+    }
+    for title in sides:
+        headers, body, truncated, size = parts[title]
+        c.rule(title if title == "request" else f"reply {ex.status if ex.status is not None else '—'}")
+        for k, v in mask.headers(headers):
+            c.print(f"{printable(k)}: {printable(v, None)}", style="dim", markup=False)
+        if truncated:
+            c.print(f"body: {_cut_note(len(body), size)}", style="yellow", markup=False)
+        print_body(c, body, mask)
 
 
 def _cut_note(kept: int, size: int) -> str:
@@ -267,8 +345,11 @@ def replay(
     bearer_file: BearerFileOpt = None,
     hmac_secret_file: HmacFileOpt = None,
     timeout: TimeoutOpt = 30.0,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help=f"The whole new reply, not its first {REPLY_LINES} lines.")
+    ] = False,
 ) -> None:
-    """Send a recorded request to the app again and compare the replies."""
+    """Send a recorded request to the app again and compare the replies; exit 1 when the new one fails."""
     import dataclasses
 
     from rich.table import Table
@@ -281,7 +362,7 @@ def replay(
     auth = auth_config(secret, bearer, hmac_secret, (secret_file, bearer_file, hmac_secret_file))
     mask = masker(auth)
     j = open_journal(journal)
-    ex = get_exchange(j, key)  # the raw row: the exact bytes are what is sent again
+    ex = _lookup(j, key)  # the raw row: the exact bytes are what is sent again
     shown = j.get(ex.id, masked=True) or ex  # the same row with listen's secret values masked, for display
     if ex.request_truncated and body_file is None and not edit:
         fail(
@@ -294,6 +375,7 @@ def replay(
         url = ex.forward_url
     else:
         fail(f"{ex.id} was not forwarded anywhere; pass --to URL.", ExitStatus.USAGE)
+    resigned = _credentials_for(ex.id, j.masked_header_names(ex.id), auth)
     body = ex.body if body_file is None else _read_body(body_file)
     if edit:
         body = _edit(body, cut=ex.request_truncated and body_file is None)
@@ -335,14 +417,19 @@ def replay(
     table.add_row("latency", format_ms(ex.duration_ms), format_ms(reply.ms))
     table.add_row("bytes", str(ex.response_bytes), str(len(reply.body)))
     c.print(table)
+    if resigned:
+        c.print(resigned, markup=False)
     lines = [] if ex.response_body == reply.body else _diff(shown.response_body, reply.body, mask)
     if not lines:
         c.print("reply body: identical")
     else:
         c.rule("reply body diff")
-        for line in lines:
+        hidden = 0 if verbose else max(0, len(lines) - REPLY_LINES)
+        for line in lines[: len(lines) - hidden]:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
             c.print(printable(line, None), style=style, markup=False, highlight=False)
+        if hidden:
+            c.print(f"… {hidden} more lines (-v shows them all)", style="dim", markup=False)
     if new.problems:
         c.rule("problems")
         for p in new.problems:
@@ -350,10 +437,40 @@ def replay(
             c.print(line, style="red" if p.level == "error" else "yellow", markup=False)
     elif ex.message_type:
         c.print("reply contract: ok")
+    if not 200 <= reply.status < 300:
+        fail(f"the app answered {reply.status}, not 2xx.")
+    if any(p.level == "error" for p in new.problems):
+        fail("the new reply fails the reply contract (problems above).")
+
+
+# Which option signs again a header the journal keeps masked (the names are lower-cased, see store._masked).
+RESIGN_OPTION = {"x-vapi-secret": "--secret", "authorization": "--bearer", "x-signature": "--hmac-secret"}
+
+
+def _credentials_for(ex_id: str, masked: list[str], auth: AuthConfig) -> str:
+    """The line saying which masked headers are signed again (empty when none were masked); refuses (exit 1)
+    when one that replay could sign is masked and its credential was not given: the app would answer 401."""
+    from vapi_dev.output.lines import printable
+
+    given = {"--secret": bool(auth.secret), "--bearer": bool(auth.bearer), "--hmac-secret": bool(auth.hmac_secret)}
+    if not masked:
+        return ""
+    needed = sorted({RESIGN_OPTION[n] for n in masked if n in RESIGN_OPTION})
+    missing = [o for o in needed if not given[o]]
+    names = ", ".join(printable(n) for n in masked)
+    if missing:
+        fail(
+            f"{ex_id} was recorded with {names} masked (the journal never keeps credentials), so it would be sent"
+            f" without them; pass {' and '.join(missing)} (or {missing[0]}-file) to sign it again. Nothing was sent."
+        )
+    dropped = [printable(n) for n in masked if n not in RESIGN_OPTION]
+    note = f"; {', '.join(dropped)} not sent" if dropped else ""
+    signed = f"signed again with {' and '.join(needed)}" if needed else "not sent"
+    return f"recorded with {names} masked: {signed}{note}."
 
 
 def export(
-    call: Annotated[str, typer.Option("--call", help="The call id to export.")],
+    call: Annotated[str, typer.Option("--call", help="The call id to export (or the unique start of one).")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here (default: stdout).")] = None,
     raw: Annotated[
         bool,
@@ -377,6 +494,7 @@ def export(
             markup=False,
         )
     j = open_journal(journal)
+    call = _call(j, call)
     rows = j.by_call(call, masked=not raw)
     if not rows:
         fail(

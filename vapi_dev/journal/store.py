@@ -490,6 +490,53 @@ class Journal:
             rows = self._query("SELECT * FROM exchanges WHERE id = ? ORDER BY seq DESC LIMIT 1", [key], masked)
         return rows[0] if rows else None
 
+    def _exists(self, column: str, value: str) -> bool:
+        try:
+            with self._lock:
+                return (
+                    self._db.execute(f"SELECT 1 FROM exchanges WHERE {column} = ? LIMIT 1", (value,)).fetchone()
+                    is not None
+                )
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal {self.path} ({exc}).") from exc
+
+    def _distinct(self, column: str, prefix: str, limit: int) -> list[str]:
+        sql = (
+            f"SELECT {column} FROM exchanges WHERE substr({column}, 1, ?) = ? GROUP BY {column}"
+            f" ORDER BY MAX(seq) DESC LIMIT ?"
+        )
+        try:
+            with self._lock:
+                return [r[0] for r in self._db.execute(sql, (len(prefix), prefix, max(0, limit))).fetchall()]
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal {self.path} ({exc}).") from exc
+
+    def ids_with_prefix(self, prefix: str, limit: int = 11) -> list[str]:
+        """The distinct exchange ids starting with ``prefix`` (newest first, at most ``limit``); an exact id
+        is the only one returned."""
+        if not prefix:
+            return []
+        return [prefix] if self._exists("id", prefix) else self._distinct("id", prefix, limit)
+
+    def calls_with_prefix(self, prefix: str, limit: int = 11) -> list[str]:
+        """The distinct call ids starting with ``prefix`` (newest first, at most ``limit``); an exact call id
+        is the only one returned."""
+        if not prefix:
+            return []
+        return [prefix] if self._exists("call_id", prefix) else self._distinct("call_id", prefix, limit)
+
+    def masked_header_names(self, exchange_id: str) -> list[str]:
+        """The lower-cased names of the request headers stored masked in the newest exchange ``exchange_id``
+        (what replay must sign again or leave out)."""
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT masked_headers FROM exchanges WHERE id = ? ORDER BY seq DESC LIMIT 1", (exchange_id,)
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal {self.path} ({exc}).") from exc
+        return [str(n) for n in json.loads(row[0])] if row else []
+
     def by_call(self, call_id: str, *, masked: bool | None = None) -> list[Exchange]:
         """Every stored exchange of one call, oldest first."""
         return self._query("SELECT * FROM exchanges WHERE call_id = ? ORDER BY seq", [call_id], masked)
