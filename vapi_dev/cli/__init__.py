@@ -11,7 +11,7 @@ import typer
 
 from vapi_dev import __version__
 from vapi_dev.cli import journal, listen, restore
-from vapi_dev.cli.common import guarded, report
+from vapi_dev.cli.common import guarded, readable_help, report
 from vapi_dev.errors import ExitStatus, VapiDevError
 
 app = typer.Typer(
@@ -43,6 +43,7 @@ def root(
 app.command("listen")(guarded(listen.listen))
 journal.register(app)
 restore.register(app)
+readable_help(app)
 
 
 def main() -> None:

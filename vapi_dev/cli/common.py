@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import typer
+from typer import _click as click
+from typer.core import TyperCommand, TyperOption
 
 from vapi_dev.errors import ExitStatus, VapiDevError
 
@@ -30,7 +32,9 @@ if TYPE_CHECKING:
 
 DEFAULT_TRIGGER_URL = "http://127.0.0.1:4242"
 
-JournalOpt = Annotated[Path | None, typer.Option("--journal", help="Journal file (default: user data dir).")]
+JournalOpt = Annotated[
+    Path | None, typer.Option("--journal", metavar="FILE", help="Journal file (default: user data dir).")
+]
 SecretOpt = Annotated[
     str | None,
     typer.Option("--secret", envvar="VAPI_DEV_SECRET", help="Send X-Vapi-Secret with this value.", show_default=False),
@@ -61,7 +65,42 @@ HmacFileOpt = Annotated[
     Path | None,
     typer.Option("--hmac-secret-file", metavar="FILE", help=f"--hmac-secret's key. {FROM_FILE}", show_default=False),
 ]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds to wait for each reply.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", metavar="SECONDS", help="Seconds to wait for each reply.")]
+
+# The metavar --help shows for an option that names none, by the type of its value: typer's own are <str>,
+# <list[str]>, <int range> and the like, flags show <bool>, and a range is added as "[x>=1]" (an option's
+# help text says what its limits mean instead).
+_METAVARS: dict[object, str] = {int: "N", float: "NUMBER", str: "TEXT", Path: "FILE", list[str]: "TEXT"}
+
+
+def _metavar(param: click.Parameter) -> str | None:
+    if not isinstance(param, TyperOption):
+        return None  # an argument shows its name (its metavar) alone
+    if param.metavar is not None:
+        return param.metavar
+    if param.is_flag:
+        return None
+    return _METAVARS.get(param.type_descriptor.annotation, "VALUE")
+
+
+class HelpCommand(TyperCommand):
+    """A command whose --help shows readable metavars (FILE, N, TEXT, nothing for a flag) and no ranges."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        for param in self.get_params(ctx):
+            shown = _metavar(param)
+            # typer reads these two per parameter when it lays out the options panel
+            setattr(param, "display_type_rich", lambda ctx, shown=shown: shown)  # noqa: B010
+            setattr(param, "_get_number_range_help_str", lambda: None)  # noqa: B010
+        super().format_help(ctx, formatter)
+
+
+def readable_help(app: typer.Typer) -> None:
+    """Give every command registered on ``app`` so far the HelpCommand --help (unless it has its own class)."""
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = HelpCommand
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -276,8 +315,9 @@ def body_text(body: bytes, mask: Masker | None = None) -> str:
     return _body_view(body, mask)[0]
 
 
-def print_body(console: Console, body: bytes, mask: Masker) -> None:
-    """Print a body indented as ``body_text`` has it (JSON highlighted on a colour terminal), masked."""
+def print_body(console: Console, body: bytes, mask: Masker, max_lines: int | None = None) -> None:
+    """Print a body indented as ``body_text`` has it (JSON highlighted on a colour terminal), masked; only
+    its first ``max_lines`` lines (None: all), then a line saying how many more there are."""
     from rich.syntax import Syntax
 
     from vapi_dev.output.lines import printable, printable_json
@@ -285,12 +325,20 @@ def print_body(console: Console, body: bytes, mask: Masker) -> None:
     text, is_json = _body_view(body, mask)
     # Pretty JSON has C0 escaped by the encoder and newlines only as layout; any other text is escaped whole.
     text = printable_json(text) if is_json else printable(text, None)
+    more = 0
+    if max_lines is not None:
+        lines = text.split("\n")
+        if len(lines) > max_lines:
+            more = len(lines) - max_lines
+            text = "\n".join(lines[:max_lines])
     if not text:
         console.print("  (empty)", style="dim")
     elif is_json and console.is_terminal and not console.no_color and text.lstrip()[:1] in "{[":
         console.print(Syntax(text, "json", theme="ansi_dark", background_color="default", word_wrap=True))
     else:
         console.print(text, markup=False)
+    if more:
+        console.print(f"  … {more} more lines (-v shows the whole reply)", style="dim", markup=False)
 
 
 def format_ms(value: float | None) -> str:

@@ -53,24 +53,30 @@ def listen(
     target: Annotated[
         str | None,
         typer.Argument(
-            help="Where your app listens: 3000, :3000, localhost:3000/webhook or a full http(s) URL. "
+            metavar="TARGET",
+            help="Where your app listens: a port (3000), a port and path (3000/webhook), :3000, "
+            "localhost:3000/webhook or a full http(s) URL. "
             f"Default {DEFAULT_TARGET}.",
             show_default=False,
         ),
     ] = None,
     forward_to: Annotated[
-        str | None, typer.Option("--forward-to", "-f", help="Same as TARGET.", show_default=False)
+        str | None, typer.Option("--forward-to", "-f", metavar="TARGET", help="Same as TARGET.", show_default=False)
     ] = None,
     port: Annotated[
-        int, typer.Option("--port", "-p", help="Port of the local receiver (0 picks a free one).", min=0, max=65535)
+        int,
+        typer.Option(
+            "--port", "-p", metavar="PORT", help="Port of the local receiver (0 picks a free one).", min=0, max=65535
+        ),
     ] = DEFAULT_PORT,
-    host: Annotated[str, typer.Option("--host", help="Address the receiver binds to.")] = DEFAULT_HOST,
+    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address the receiver binds to.")] = DEFAULT_HOST,
     timeout: Annotated[
         float | None,
         typer.Option(
             "--timeout",
             min=0.1,
             max=300,
+            metavar="SECONDS",
             help="Deadline in seconds for every message type (default: 7.5 s for assistant-request, 20 s "
             "otherwise, like Vapi).",
             show_default=False,
@@ -98,16 +104,23 @@ def listen(
         list[str] | None,
         typer.Option(
             "--events",
+            metavar="TYPES",
             help="Show only these message types (comma-separated or repeated). Never changes what is forwarded.",
             show_default=False,
         ),
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="Hide these message types.", show_default=False)
+        list[str] | None,
+        typer.Option("--exclude", metavar="TYPES", help="Hide these message types.", show_default=False),
     ] = None,
     call: Annotated[
         str | None,
-        typer.Option("--call", help="Show only exchanges of this call id (a prefix is enough).", show_default=False),
+        typer.Option(
+            "--call",
+            metavar="CALL_ID",
+            help="Show only exchanges of this call id (a prefix is enough).",
+            show_default=False,
+        ),
     ] = None,
     show_all: Annotated[
         bool,
@@ -130,6 +143,7 @@ def listen(
         str | None,
         typer.Option(
             "--public-url",
+            metavar="URL",
             envvar="VAPI_DEV_PUBLIC_URL",
             help="Public URL of a tunnel you run yourself "
             "(cloudflared, Tailscale Funnel, a VPS) that reaches this receiver; implies --tunnel manual.",
@@ -190,6 +204,7 @@ def listen(
         float,
         typer.Option(
             "--ngrok-timeout",
+            metavar="SECONDS",
             min=1,
             max=120,
             help="Seconds the ngrok agent may take to come up.",
@@ -243,7 +258,10 @@ def listen(
         ),
     ] = None,
     vapi_api_url: Annotated[
-        str, typer.Option("--vapi-api-url", envvar="VAPI_API_URL", help="Vapi API base URL.", rich_help_panel=WIRE)
+        str,
+        typer.Option(
+            "--vapi-api-url", envvar="VAPI_API_URL", metavar="URL", help="Vapi API base URL.", rich_help_panel=WIRE
+        ),
     ] = DEFAULT_API_URL,
     fallback: Annotated[
         bool,
@@ -375,7 +393,9 @@ def listen(
             show_default=False,
         ),
     ] = None,
-    keep: Annotated[int, typer.Option("--keep", min=1, help="How many exchanges the journal keeps.")] = 10_000,
+    keep: Annotated[
+        int, typer.Option("--keep", min=1, metavar="N", help="How many exchanges the journal keeps.")
+    ] = 10_000,
     journal_body_limit: Annotated[
         int,
         typer.Option(

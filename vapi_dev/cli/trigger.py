@@ -30,9 +30,18 @@ from vapi_dev.errors import ExitStatus
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from vapi_dev.cli.common import Reply
+    from vapi_dev.exchange import Exchange
     from vapi_dev.journal.fixtures import Request
+    from vapi_dev.redact import Masker
+    from vapi_dev.vapi.auth import AuthConfig
 
 # What the command needs beyond this is imported in its body, so `--help` stays light (see cli/common.py).
+
+REPLY_LINES_SHOWN = 40  # lines of a reply body printed without -v
+# The option that signs again each header Vapi's credentials send (the fixture kept them masked).
+_SIGNED_BY = {"x-vapi-secret": "--secret", "authorization": "--bearer"}
+_OPTION_OF = {"secret": "--secret", "bearer": "--bearer", "hmac": "--hmac-secret"}
 
 
 def _list_types(console: Console) -> None:
@@ -42,8 +51,11 @@ def _list_types(console: Console) -> None:
     from vapi_dev.vapi.samples import SAMPLE_TYPES
 
     table = Table(box=None, pad_edge=False)
-    for col in ("type", "Vapi waits for a reply", "what"):
-        table.add_column(col)
+    names = [*SAMPLE_TYPES, "call"]
+    # A type name is what the user types next: never wrapped nor cut; the other columns wrap instead.
+    table.add_column("type", no_wrap=True, min_width=max(map(len, names)))
+    table.add_column("Vapi waits", min_width=6)
+    table.add_column("what", overflow="fold", ratio=1)
     for name in SAMPLE_TYPES:
         info = MESSAGE_TYPES[name]
         wait = f"yes ({info.deadline_s or 20:g} s)" if info.reply_needed else "no"
@@ -68,6 +80,70 @@ def _with_sets(req: Request, sets: list[str]) -> Request:
         apply_set(payload, expr)
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     return dataclasses.replace(req, body=body)
+
+
+def _masked_headers(reqs: list[Request]) -> list[str]:
+    """Names of the headers a fixture kept only masked (its credentials): they are not sent again."""
+    from vapi_dev.redact import MASK
+
+    seen: dict[str, str] = {}
+    for req in reqs:
+        for k, v in req.headers:
+            if MASK in v:
+                seen.setdefault(k.lower(), k)
+    return list(seen.values())
+
+
+def _check_masked(reqs: list[Request], auth: AuthConfig, source: str) -> None:
+    """Say in one line that a fixture's credentials were masked; refuse to send it unsigned (it would 401)."""
+    masked = _masked_headers(reqs)
+    if not masked:
+        return
+    names = ", ".join(masked)
+    if auth.enabled:
+        given = ", ".join(_OPTION_OF[m] for m in auth.methods)
+        typer.echo(f"{source}: its {names} header(s) were masked on export; signing again with {given}.", err=True)
+        return
+    wanted = sorted({_SIGNED_BY.get(n.lower(), "--hmac-secret") for n in masked})
+    fail(
+        f"{source}: its {names} header(s) were masked on export, so sent as it is it would fail authentication;"
+        f" give the credential to sign it again ({' or '.join(wanted)}, or their -file forms).",
+        ExitStatus.USAGE,
+    )
+
+
+def _exchange(req: Request, url: str, reply: Reply) -> Exchange:
+    """The Exchange of one sent request and its reply, as the receiver would have recorded it, for checks."""
+    from vapi_dev.exchange import DEFAULT_DEADLINE_S, Exchange, parse_json
+    from vapi_dev.vapi.messages import normalise_type, read_message, type_info
+
+    ex = Exchange.begin(req.method, req.path, req.query, req.headers, req.body)
+    ex.payload = parse_json(req.body)
+    mtype, ex.call_id = read_message(ex.payload)
+    info = type_info(mtype)
+    ex.message_type = normalise_type(mtype) if mtype else None
+    ex.reply_needed = info.reply_needed
+    ex.deadline_s = info.deadline_s or DEFAULT_DEADLINE_S
+    ex.forward_url = url
+    ex.status = reply.status
+    ex.response_headers = reply.headers
+    ex.response_body = reply.body
+    ex.response_bytes = len(reply.body)
+    ex.finished = ex.started + reply.ms / 1000
+    return ex
+
+
+def _verdict(console: Console, ex: Exchange, mask: Masker) -> bool:
+    """Print the reply's contract problems as the stream shows them; True when the reply is acceptable:
+    2xx and no error-level problem (warnings are shown, and pass)."""
+    from vapi_dev.output.lines import detail_lines
+    from vapi_dev.vapi.contracts import check_reply
+
+    ex.problems = check_reply(ex)
+    for text, style in detail_lines(ex, mask):
+        console.print(f"  {text}", style=style, markup=False, highlight=False)
+    ok = ex.status is not None and 200 <= ex.status < 300
+    return ok and not any(p.level == "error" for p in ex.problems)
 
 
 def _default_target() -> tuple[str, str]:
@@ -99,9 +175,13 @@ def trigger(
             show_default=False,
         ),
     ] = None,
-    sets: Annotated[list[str] | None, typer.Option("--set", help="PATH=VALUE (JSON or text); repeatable.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="Send a payload or an export fixture.")] = None,
-    call_id: Annotated[str | None, typer.Option("--call-id", help="Call id to use.")] = None,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", metavar="PATH=VALUE", help="PATH=VALUE (JSON or text); repeatable.")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", metavar="FILE", help="Send a payload or an export fixture.")
+    ] = None,
+    call_id: Annotated[str | None, typer.Option("--call-id", metavar="CALL_ID", help="Call id to use.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the message types.")] = False,
     args_as_string: Annotated[
         bool,
@@ -118,8 +198,21 @@ def trigger(
     bearer_file: BearerFileOpt = None,
     hmac_secret_file: HmacFileOpt = None,
     timeout: TimeoutOpt = 30.0,
+    no_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-check",
+            help="Only send: skip the reply-contract checks and exit 0 whatever the reply (1 only when it could "
+            "not be sent).",
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help=f"Print the whole reply (default: its first {REPLY_LINES_SHOWN} lines)."),
+    ] = False,
 ) -> None:
-    """Send a realistic sample of a Vapi server message (or a whole call) and show the reply."""
+    """Send a realistic sample of a Vapi server message (or a whole call), show the reply and check it like
+    the stream does: exit 1 when a reply is not 2xx or breaks its message's reply contract."""
     from rich.text import Text
 
     from vapi_dev.journal.fixtures import load_requests, payload_request
@@ -138,6 +231,7 @@ def trigger(
         except OSError as exc:
             fail(f"cannot read {file} ({exc.strerror}).", ExitStatus.USAGE)
         reqs = load_requests(raw, str(file))
+        _check_masked(reqs, auth, str(file))
     elif type_ is None:
         fail("give a message type (or `call`, or --file F); `vapi-dev trigger --list` shows them.", ExitStatus.USAGE)
     elif type_ == "call":
@@ -149,6 +243,7 @@ def trigger(
         to, hint = _default_target()
     else:
         hint = " — is it running? (or pass --to)"
+    failed = 0
     for req in reqs:
         url = target_url(to, req.path, req.query)
         reply = send(req, url, auth, timeout, hint)
@@ -157,5 +252,10 @@ def trigger(
         line.append(str(reply.status), style=style)
         line.append(f"  {format_ms(reply.ms)}")
         c.print(line)
+        if not no_check and not _verdict(c, _exchange(req, url, reply), mask):
+            failed += 1
         if len(reqs) == 1:
-            print_body(c, reply.body, mask)
+            print_body(c, reply.body, mask, max_lines=None if verbose else REPLY_LINES_SHOWN)
+    if failed:
+        what = "the reply" if len(reqs) == 1 else f"{failed} of {len(reqs)} replies"
+        fail(f"{what} failed the checks above (--no-check only sends).")
