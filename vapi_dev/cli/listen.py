@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 TUNNEL = "Public tunnel"
 WIRE = "Point Vapi at the tunnel"
-AUTH = "Authentication (mirrors Vapi's credential settings)"
+AUTH = "Authentication, as Vapi's credentials (env: VAPI_DEV_<OPTION>)"
 LIMITS = "Limits (a public URL receives anyone's requests)"
 
 
@@ -281,6 +281,7 @@ def listen(
             envvar="VAPI_DEV_SECRET",
             help="Expected X-Vapi-Secret value.",
             rich_help_panel=AUTH,
+            show_envvar=False,
             show_default=False,
         ),
     ] = None,
@@ -291,6 +292,7 @@ def listen(
             envvar="VAPI_DEV_BEARER",
             help="Expected bearer token (Vapi bearer credential).",
             rich_help_panel=AUTH,
+            show_envvar=False,
             show_default=False,
         ),
     ] = None,
@@ -301,17 +303,19 @@ def listen(
             envvar="VAPI_DEV_AUTH_HEADER",
             help="Header carrying the bearer token.",
             rich_help_panel=AUTH,
+            show_envvar=False,
         ),
     ] = "Authorization",
-    bearer_prefix: Annotated[
+    no_bearer_prefix: Annotated[
         bool,
         typer.Option(
-            "--bearer-prefix/--no-bearer-prefix",
-            envvar="VAPI_DEV_BEARER_PREFIX",
-            help="Whether the token is preceded by 'Bearer '.",
+            "--no-bearer-prefix",
+            envvar="VAPI_DEV_NO_BEARER_PREFIX",
+            help="The token is sent without 'Bearer ' in front (Vapi's bearer credential with the prefix off).",
             rich_help_panel=AUTH,
+            show_envvar=False,
         ),
-    ] = True,
+    ] = False,
     hmac_secret: Annotated[
         str | None,
         typer.Option(
@@ -319,17 +323,28 @@ def listen(
             envvar="VAPI_DEV_HMAC_SECRET",
             help="HMAC credential secret key.",
             rich_help_panel=AUTH,
+            show_envvar=False,
             show_default=False,
         ),
     ] = None,
     hmac_alg: Annotated[
         str,
-        typer.Option("--hmac-alg", envvar="VAPI_DEV_HMAC_ALG", help="sha256, sha512 or sha1.", rich_help_panel=AUTH),
+        typer.Option(
+            "--hmac-alg",
+            envvar="VAPI_DEV_HMAC_ALG",
+            help="sha256, sha512 or sha1.",
+            rich_help_panel=AUTH,
+            show_envvar=False,
+        ),
     ] = "sha256",
     hmac_header: Annotated[
         str,
         typer.Option(
-            "--hmac-header", envvar="VAPI_DEV_HMAC_HEADER", help="Signature header name.", rich_help_panel=AUTH
+            "--hmac-header",
+            envvar="VAPI_DEV_HMAC_HEADER",
+            help="Signature header name.",
+            rich_help_panel=AUTH,
+            show_envvar=False,
         ),
     ] = "x-signature",
     hmac_timestamp_header: Annotated[
@@ -339,6 +354,7 @@ def listen(
             envvar="VAPI_DEV_HMAC_TIMESTAMP_HEADER",
             help="Timestamp header name.",
             rich_help_panel=AUTH,
+            show_envvar=False,
         ),
     ] = "x-timestamp",
     hmac_format: Annotated[
@@ -348,11 +364,18 @@ def listen(
             envvar="VAPI_DEV_HMAC_FORMAT",
             help="Signed payload: {timestamp}, {body}, {method} and {url} (the public URL).",
             rich_help_panel=AUTH,
+            show_envvar=False,
         ),
     ] = "{timestamp}.{body}",
     hmac_encoding: Annotated[
         str,
-        typer.Option("--hmac-encoding", envvar="VAPI_DEV_HMAC_ENCODING", help="hex or base64.", rich_help_panel=AUTH),
+        typer.Option(
+            "--hmac-encoding",
+            envvar="VAPI_DEV_HMAC_ENCODING",
+            help="hex or base64.",
+            rich_help_panel=AUTH,
+            show_envvar=False,
+        ),
     ] = "hex",
     hmac_prefix: Annotated[
         str,
@@ -361,6 +384,7 @@ def listen(
             envvar="VAPI_DEV_HMAC_PREFIX",
             help="Signature prefix, e.g. 'sha256='.",
             rich_help_panel=AUTH,
+            show_envvar=False,
         ),
     ] = "",
     hmac_secret_base64: Annotated[
@@ -370,6 +394,7 @@ def listen(
             envvar="VAPI_DEV_HMAC_SECRET_BASE64",
             help="The HMAC secret is base64-encoded.",
             rich_help_panel=AUTH,
+            show_envvar=False,
         ),
     ] = False,
     hmac_max_skew: Annotated[
@@ -381,6 +406,7 @@ def listen(
             metavar="SECONDS",
             help="Refuse a signed request whose timestamp is further than this from now (a replay); 0: no check.",
             rich_help_panel=AUTH,
+            show_envvar=False,
         ),
     ] = 300.0,
     journal: Annotated[
@@ -474,6 +500,7 @@ def listen(
             help="Answer 401 to requests that fail verification and do not forward them (default: show ✗ and "
             "forward anyway).",
             rich_help_panel=AUTH,
+            show_envvar=False,
         ),
     ] = False,
     secret_file: Annotated[
@@ -528,7 +555,7 @@ def listen(
         secret=secret or None,
         bearer=bearer or None,
         auth_header=auth_header,
-        bearer_prefix=bearer_prefix,
+        bearer_prefix=not no_bearer_prefix,
         hmac_secret=hmac_secret or None,
         hmac_algorithm=hmac_alg,
         hmac_signature_header=hmac_header,
