@@ -21,7 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from netutil import free_port, wait_port  # scripts/netutil.py
+from netutil import free_port, stop_all, wait_port  # scripts/netutil.py
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -186,13 +186,7 @@ def main() -> None:
         print(f"peak RSS of vapi-dev after {dev_requests:,} exchanges: {rss:.1f} MB (target <= 100 MB)")
         print(f"terminal output drained: {printed[0]:,} bytes")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

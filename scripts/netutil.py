@@ -1,4 +1,4 @@
-"""What the scripts under scripts/ share: a free loopback port, and waiting for one to accept."""
+"""What the scripts under scripts/ share: a free loopback port, waiting for one to accept, stopping processes."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def wait_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | 
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing came up on port {port} after {timeout:.0f} s")
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate every process, then wait for each (10 s at most, then kill)."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from netutil import free_port, wait_port  # scripts/netutil.py
+from netutil import free_port, stop_all, wait_port  # scripts/netutil.py
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -131,13 +131,7 @@ def main() -> None:
         if dev.poll() is not None:
             print(f"vapi-dev exited early ({dev.returncode}): {(tmp / 'stderr').read_text(errors='replace')[-2000:]}")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from netutil import free_port, wait_port  # scripts/netutil.py
+from netutil import free_port, stop_all, wait_port  # scripts/netutil.py
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -223,13 +223,7 @@ def main() -> None:
         if dev.poll() is not None:
             print(f"vapi-dev exited early ({dev.returncode}); its last output:\n{printed.decode(errors='replace')}")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
