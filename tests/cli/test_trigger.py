@@ -224,3 +224,20 @@ def test_args_as_string_sends_tool_arguments_as_a_json_string() -> None:
             assert isinstance(args, want_type)
             if want_type is str:
                 assert isinstance(json.loads(args), dict)
+
+
+async def test_trigger_through_the_listener_points_a_redirect_at_the_app(cli: Any, fake_app: Any) -> None:
+    """The listener relays the app's 302: trigger's problem names the app's URL, not the listener's."""
+    import asyncio
+
+    from tests.support.cli import run_cli
+    from tests.support.net import free_port, wait_listening
+
+    base, _ = fake_app
+    port = free_port()
+    proc = cli("listen", base + "/redirect", "--port", str(port), "--tunnel", "none", "--json")
+    await wait_listening(port)
+    await asyncio.to_thread(proc.read_json_line)  # ready: its URL is written
+    done = await asyncio.to_thread(run_cli, "trigger", "tool-calls", env={"COLUMNS": "200"})
+    assert done.returncode == 1 and "Vapi does not follow redirects" in done.stdout, done.stdout + done.stderr
+    assert f"127.0.0.1:{port}" not in done.stdout and base.split("//")[1] in done.stdout

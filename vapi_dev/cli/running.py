@@ -23,6 +23,7 @@ class Running:
     url: str
     pid: int
     started_at: float
+    forward_to: str | None = None  # where the listener forwards (older files may not say)
 
 
 def _alive(pid: int) -> bool:
@@ -46,7 +47,10 @@ def running_listeners() -> list[Running]:
     for path in paths:
         try:
             data = json.loads(path.read_text())
-            item = Running(str(data["url"]), int(data["pid"]), float(data["started_at"]))
+            forward = data.get("forward_to")
+            item = Running(
+                str(data["url"]), int(data["pid"]), float(data["started_at"]), str(forward) if forward else None
+            )
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if _alive(item.pid):
@@ -69,7 +73,13 @@ class ListenerFile:
             path = folder / f"{os.getpid()}.json"
             try:
                 folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                path.write_text(json.dumps({"url": event.local_url, "pid": os.getpid(), "started_at": time.time()}))
+                record = {
+                    "url": event.local_url,
+                    "pid": os.getpid(),
+                    "started_at": time.time(),
+                    "forward_to": event.forward_to,
+                }
+                path.write_text(json.dumps(record))
             except OSError:
                 return  # trigger then needs --to; forwarding is not affected
             self.path = path

@@ -146,13 +146,26 @@ def _verdict(console: Console, ex: Exchange, mask: Masker) -> bool:
     return ok and not any(p.level == "error" for p in ex.problems)
 
 
-def _default_target() -> tuple[str, str]:
-    """The running listener's URL (the newest, said so when there are several), else the default port."""
+def _app_url(forwards_to: str | None, req: Request) -> str | None:
+    """Where the listener sent ``req`` on to (its target with the path appended), when it said."""
+    if not forwards_to:
+        return None
+    from vapi_dev.config import TargetError, parse_target
+
+    try:
+        return parse_target(forwards_to).url_for(req.path, req.query)
+    except TargetError:
+        return None
+
+
+def _default_target() -> tuple[str, str, str | None]:
+    """The running listener's URL (the newest, said so when there are several), else the default port; and
+    where that listener forwards to, if known (its checks speak of the app, not of the listener)."""
     from vapi_dev.cli.running import running_listeners
 
     found = running_listeners()
     if not found:
-        return DEFAULT_TRIGGER_URL, " — no listener is running: start `vapi-dev listen` first, or pass --to"
+        return DEFAULT_TRIGGER_URL, " — no listener is running: start `vapi-dev listen` first, or pass --to", None
     if len(found) > 1:
         others = ", ".join(r.url for r in found[1:])
         typer.echo(
@@ -160,7 +173,7 @@ def _default_target() -> tuple[str, str]:
             "pick one with --to)",
             err=True,
         )
-    return found[0].url, " — is the listener still running? (or pass --to)"
+    return found[0].url, " — is the listener still running? (or pass --to)", found[0].forward_to
 
 
 def trigger(
@@ -239,8 +252,9 @@ def trigger(
     else:
         reqs = [payload_request(sample(type_, call_id, args_as_string=args_as_string))]
     reqs = [_with_sets(r, sets or []) for r in reqs]
+    forwards_to: str | None = None
     if to is None:
-        to, hint = _default_target()
+        to, hint, forwards_to = _default_target()
     else:
         hint = " — is it running? (or pass --to)"
     failed = 0
@@ -252,7 +266,8 @@ def trigger(
         line.append(str(reply.status), style=style)
         line.append(f"  {format_ms(reply.ms)}")
         c.print(line)
-        if not no_check and not _verdict(c, _exchange(req, url, reply), mask):
+        app_url = _app_url(forwards_to, req) or url  # what a redirect problem should point at
+        if not no_check and not _verdict(c, _exchange(req, app_url, reply), mask):
             failed += 1
         if len(reqs) == 1:
             print_body(c, reply.body, mask, max_lines=None if verbose else REPLY_LINES_SHOWN)
