@@ -228,6 +228,9 @@ class Receiver:
             req.conn.send(req, json_error(413, "request too large", f"vapi-dev accepts bodies up to {limit}"))
             return
         raw = raw.partition("#")[0]  # a fragment is the caller's own business (RFC 9110 §4.2.5): never sent on
+        if raw[:1] != "/" and "://" in raw:  # absolute form (RFC 9112 §3.2.2): only path and query go on
+            parts = urlsplit(raw)
+            raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         refusal = _refusal(req.method, raw)
         if refusal is not None:
             self.emit(Notice("warning", f"{req.method} {raw}: refused with {refusal.status}, not forwarded"))
@@ -244,9 +247,6 @@ class Receiver:
                 self._idle.set()
 
     async def _exchange(self, req: Request, raw: str) -> None:
-        if raw[:1] != "/" and "://" in raw:  # absolute form (RFC 9112 §3.2.2): only path and query go on
-            parts = urlsplit(raw)
-            raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         path, mark, query = raw.partition("?")
         ex = Exchange.begin(req.method, path, query, req.headers, req.body)
         if req.stream is not None:  # over what is held: the rest streams to the app (see proxy/server.py)

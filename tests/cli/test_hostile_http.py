@@ -294,6 +294,7 @@ async def test_http_edges_are_answered_like_nginx(hash_app: tuple[str, HashApp],
     cases = [
         (b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         (b"GET /a/%2e%2e/%2E%2E/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET http://x/a/../../admin HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # the absolute form too
         (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405),
         (b"GET /\r\n", 400),  # HTTP/0.9: answered at once, not after the 30 s head timeout
         (b"GET / HTTP/1.1\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(101)) + b"\r\n", 431),

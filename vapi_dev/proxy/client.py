@@ -54,7 +54,7 @@ class UpstreamError(Exception):
         self.text = text
         self.stale = stale  # a reused connection failed before any reply byte: an idempotent request may retry
         self.unsent = unsent  # nothing of the request can have reached the app: any request may retry
-        self.unread = unread  # the app reset a reused connection with the request unread: a held one may retry
+        self.unread = unread  # the app reset a reused connection before any reply byte (likely unread)
 
 
 class _BadReply(Exception):

@@ -45,12 +45,20 @@ class _Rest:
         self._loop = asyncio.get_running_loop()
 
     async def read(self) -> bytes:
+        # While waiting for the caller the app's deadline does not run (a stalled caller gets the body
+        # timeout's 408, not a 504 that blames the app); it starts again with each piece sent on.
+        self._reschedule(None)
         chunk = await self._stream.read()
         self._ex.request_bytes = len(self._ex.body) + self._stream.received
-        when = self._loop.time() + self._ex.deadline_s
-        reschedule = getattr(self._deadline, "reschedule", None) or self._deadline.update  # 3.11+ / async-timeout
-        reschedule(when)
+        self._reschedule(self._loop.time() + self._ex.deadline_s)
         return chunk
+
+    def _reschedule(self, when: float | None) -> None:
+        reschedule = getattr(self._deadline, "reschedule", None)
+        if reschedule is not None:  # asyncio.timeout (3.11+)
+            reschedule(when)
+        else:  # async-timeout (3.10)
+            self._deadline.update(self._loop.time() + 10**9 if when is None else when)
 
 
 def _is_streaming(conn: UpstreamConnection) -> bool:
@@ -134,10 +142,10 @@ class Forwarder:
             except UpstreamError as e:
                 conn.close()
                 # Once more when the app cannot have read any of it (then even a POST, even with its body
-                # still streaming: none of that was taken yet); when the app reset a reused connection with
-                # the request unread (an idle close racing ours); or when a reused connection ended before
-                # any reply byte and the request is idempotent. The last two only with the body all held here.
-                retry = e.unsent or (rest is None and (e.unread or (e.stale and ex.method in IDEMPOTENT)))
+                # still streaming: none of that was taken yet); or, for an idempotent request whose body is all
+                # held here, when a reused connection ended (or was reset) before any reply byte. A POST is not
+                # sent twice on a guess: an app that read it and then aborted looks the same.
+                retry = e.unsent or (rest is None and (e.unread or e.stale) and ex.method in IDEMPOTENT)
                 if attempt == 2 or not retry:
                     raise
             except BaseException:

@@ -248,6 +248,7 @@ class Connection(asyncio.Protocol):
         if self._overflow:
             server.overflow.discard(self)
             return
+        self._release_held()
         server.connections.discard(self)
         if server.closing and not server.connections:
             server.all_gone.set()
@@ -480,7 +481,9 @@ class Connection(asyncio.Protocol):
             return
         limits = self.limits
         if self._in_message and not self._head_done and self._head_since is not None:
-            if now - self._head_since > limits.head_timeout:
+            if self.flow.read_paused:  # vapi-dev stopped reading (pipelined requests wait): not the caller's fault
+                self._head_since = now
+            elif now - self._head_since > limits.head_timeout:
                 self._stop_parsing(
                     json_error(
                         408,
@@ -514,8 +517,20 @@ class Connection(asyncio.Protocol):
         else:
             self._stop_parsing(json_error(408, "request timeout", text))
 
+    def _release_held(self) -> None:
+        """Give back to the server's HELD_BUDGET what this connection holds and will not serve: the body of
+        the message being read, and the requests still queued (the one being served gives its own back)."""
+        server = self.server
+        server.held -= self._held
+        self._held = 0
+        if self.closed:
+            for req in self._queue:
+                server.held -= req.held
+                req.held = 0
+
     def _stop_parsing(self, last_word: Reply | None) -> None:
         """The parser cannot go on: answer what is queued, then ``last_word`` (if any), then close."""
+        self._release_held()  # the message being read is never queued now
         self._broken = True
         self._last_word = last_word
         if self.transport is not None:
@@ -790,11 +805,13 @@ class InboundServer:
 
     def _sweep(self) -> None:
         now = time.monotonic()
-        for conn in list(self.connections):
-            conn.check_timeouts(now)
-        if self._refused and now - self._refused_told >= NOTICE_EVERY_S:
-            self._tell_refused(now)
-        self._sweeper = asyncio.get_running_loop().call_later(self.limits.sweep_s, self._sweep)
+        try:
+            for conn in list(self.connections):
+                conn.check_timeouts(now)
+            if self._refused and now - self._refused_told >= NOTICE_EVERY_S:
+                self._tell_refused(now)
+        finally:  # one failure must not end every timeout
+            self._sweeper = asyncio.get_running_loop().call_later(self.limits.sweep_s, self._sweep)
 
     def refused_connection(self) -> None:
         self._refused += 1
