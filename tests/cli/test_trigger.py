@@ -182,8 +182,9 @@ def test_without_a_running_listener_trigger_would_say_so() -> None:
     """(Not sent: 127.0.0.1:4242 may be another program on this machine.)"""
     from vapi_dev.cli.trigger import _default_target
 
-    url, hint = _default_target()
+    url, hint, forwards_to = _default_target()
     assert url == "http://127.0.0.1:4242" and "no listener is running: start `vapi-dev listen` first" in hint
+    assert forwards_to is None
 
 
 async def test_trigger_finds_the_running_listener_and_says_which_of_several(cli: Any, fake_app: Any) -> None:
