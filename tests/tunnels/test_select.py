@@ -52,7 +52,7 @@ def test_manual_url_must_be_http(bad: str) -> None:
         (TunnelConfig(provider="manual"), "--tunnel manual needs --public-url"),
         (TunnelConfig(provider="ngrok", public_url="https://x.example.com"), "cannot be combined"),
         (TunnelConfig(provider="none", public_url="https://x.example.com"), "cannot be combined"),
-        (TunnelConfig(provider="cloudflared"), "Unknown tunnel"),
+        (TunnelConfig(provider="localtunnel"), "Unknown tunnel"),
     ],
 )
 def test_contradictory_settings_are_errors(cfg: TunnelConfig, needle: str) -> None:

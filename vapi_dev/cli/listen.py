@@ -134,8 +134,8 @@ def listen(
         str,
         typer.Option(
             "--tunnel",
-            help="auto (ngrok when an auth token is known, else local only), ngrok, manual "
-            "(your own tunnel, with --public-url) or none.",
+            help="auto (ngrok when an auth token is known, else cloudflared when installed, else local "
+            "only), ngrok, cloudflared (a free quick tunnel), manual (your own tunnel, with --public-url) or none.",
             rich_help_panel=TUNNEL,
         ),
     ] = "auto",
@@ -200,17 +200,32 @@ def listen(
             show_default=False,
         ),
     ] = None,
-    ngrok_timeout: Annotated[
+    cloudflared_path: Annotated[
+        str | None,
+        typer.Option(
+            "--cloudflared-path",
+            metavar="PATH",
+            envvar="VAPI_DEV_CLOUDFLARED_PATH",
+            help="Use this cloudflared binary (else the one on PATH); it is never downloaded.",
+            rich_help_panel=TUNNEL,
+            show_default=False,
+        ),
+    ] = None,
+    tunnel_timeout: Annotated[
         float,
         typer.Option(
-            "--ngrok-timeout",
+            "--tunnel-timeout",
             metavar="SECONDS",
             min=1,
             max=120,
-            help="Seconds the ngrok agent may take to come up.",
+            help="Seconds the tunnel (the ngrok agent or cloudflared) may take to come up.",
             rich_help_panel=TUNNEL,
         ),
     ] = 15.0,
+    ngrok_timeout: Annotated[
+        float | None,
+        typer.Option("--ngrok-timeout", min=1, max=120, hidden=True, help="The old name of --tunnel-timeout."),
+    ] = None,
     assistant: Annotated[
         list[str] | None,
         typer.Option(
@@ -541,7 +556,8 @@ def listen(
         region=region,
         ngrok_path=ngrok_path or None,
         ngrok_config_path=ngrok_config,
-        startup_timeout=ngrok_timeout,
+        cloudflared_path=cloudflared_path or None,
+        startup_timeout=tunnel_timeout if ngrok_timeout is None else ngrok_timeout,
     )
     wiring_cfg = WiringConfig(
         assistants=tuple(assistant or ()),

@@ -1,4 +1,4 @@
-"""Public tunnels behind one small async interface: choose(cfg) → ngrok, manual or none."""
+"""Public tunnels behind one small async interface: choose(cfg) → ngrok, cloudflared, manual or none."""
 
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ def token_known(cfg: TunnelConfig) -> bool:
 def choose(cfg: TunnelConfig, *, progress: Progress | None = None) -> Tunnel:
     """The provider for ``cfg``. Raises TunnelError for contradictory or invalid settings.
 
-    ``auto`` picks manual when a public URL is given, ngrok when a token is known, else a NoTunnel
-    whose ``notice`` says how to get a public URL. ``progress`` receives agent-download updates.
+    ``auto`` picks manual when a public URL is given, ngrok when a token is known, cloudflared when it
+    is installed (never downloaded), else a NoTunnel whose ``notice`` says how to get a public URL.
+    ``progress`` receives agent-download updates.
     """
     provider = (cfg.provider or "auto").strip().lower()
     if provider not in PROVIDERS:
@@ -57,7 +58,11 @@ def choose(cfg: TunnelConfig, *, progress: Progress | None = None) -> Tunnel:
         return ManualTunnel(validate_public_url(cfg.public_url))
     if provider == "none":
         return NoTunnel()
-    if provider == "auto" and not token_known(cfg):
+    if provider == "cloudflared" or (provider == "auto" and not token_known(cfg)):
+        from vapi_dev.tunnels.cloudflared import CloudflaredTunnel, cloudflared_installed
+
+        if provider == "cloudflared" or cloudflared_installed(cfg):
+            return CloudflaredTunnel(cfg)
         return NoTunnel(notice=errors.NO_TOKEN_NOTICE)
     # Imported here so that pyngrok is only loaded when ngrok is actually used.
     from vapi_dev.tunnels.ngrok import NgrokTunnel

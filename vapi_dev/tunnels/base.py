@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from vapi_dev.errors import VapiDevError
 from vapi_dev.exchange import Notice, TunnelChanged
 
-PROVIDERS = ("auto", "ngrok", "manual", "none")
+PROVIDERS = ("auto", "ngrok", "cloudflared", "manual", "none")
 
 TOKEN_URL = "https://dashboard.ngrok.com/get-started/your-authtoken"
 
@@ -22,13 +22,14 @@ Progress = Callable[[str], None]
 class TunnelConfig:
     """What the user asked for; built by the CLI from --tunnel, --public-url and the ngrok options."""
 
-    provider: str = "auto"  # "auto" | "ngrok" | "manual" | "none"
+    provider: str = "auto"  # "auto" | "ngrok" | "cloudflared" | "manual" | "none"
     public_url: str | None = None
     ngrok_authtoken: str | None = None
     domain: str | None = None
     region: str | None = None
     ngrok_path: str | None = None
     ngrok_config_path: str | None = None  # tests pass a temp file; None → user's default
+    cloudflared_path: str | None = None  # None → VAPI_DEV_CLOUDFLARED_PATH, else PATH
     startup_timeout: float = 15.0
 
 

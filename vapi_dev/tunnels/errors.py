@@ -14,7 +14,8 @@ NO_TOKEN = (
 )
 NO_TOKEN_NOTICE = (
     "No public URL (local only): to get one, copy your ngrok auth token from "
-    f"{TOKEN_URL} and run `export NGROK_AUTHTOKEN=…`, or run your own tunnel and pass --public-url URL."
+    f"{TOKEN_URL} and run `export NGROK_AUTHTOKEN=…`; or install cloudflared (no account needed) for "
+    "--tunnel cloudflared; or run your own tunnel and pass --public-url URL."
 )
 INVALID_TOKEN = (
     "ngrok rejected the auth token (mistyped, malformed or revoked): copy it again from "
