@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -42,6 +43,14 @@ def pids(pidfile: Path) -> list[int]:
     if not pidfile.exists():
         return []
     return [int(line) for line in pidfile.read_text().split()]
+
+
+def kill_leftovers(pidfile: Path) -> None:
+    """Backstop after a test: SIGKILL any fake agent still alive (tests assert their processes are gone)."""
+    for pid in pids(pidfile):
+        if alive(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def alive(pid: int) -> bool:

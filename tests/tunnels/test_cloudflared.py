@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.fakes.fake_cloudflared import install
 from tests.support.http_client import post
-from tests.support.ngrok import alive, make_receiver, pids, wait_gone
+from tests.support.ngrok import alive, kill_leftovers, pids, wait_gone
 from vapi_dev.tunnels import NoTunnel, TunnelConfig, TunnelError, choose, errors, self_check
 from vapi_dev.tunnels.cloudflared import CloudflaredTunnel, public_url_from
 
@@ -31,16 +28,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str,
     pidfile = tmp_path / "cloudflared.pids"
     monkeypatch.setenv("FAKE_CLOUDFLARED_PIDFILE", str(pidfile))
     yield install(tmp_path / "tools" / "cloudflared"), pidfile
-    for pid in pids(pidfile):  # backstop only; tests assert their processes are gone
-        if alive(pid):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-async def receiver(aiohttp_server: Any) -> str:
-    server = await aiohttp_server(make_receiver())
-    return f"http://127.0.0.1:{server.port}"
+    kill_leftovers(pidfile)
 
 
 @pytest.fixture

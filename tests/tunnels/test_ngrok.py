@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import os
@@ -20,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.http_client import post
-from tests.support.ngrok import TOKEN, alive, make_receiver, pids, wait_gone, write_fake_agent
+from tests.support.ngrok import TOKEN, alive, kill_leftovers, pids, wait_gone, write_fake_agent
 from vapi_dev.exchange import Notice, TunnelChanged
 from vapi_dev.tunnels import TunnelConfig, TunnelError, choose, errors, self_check
 from vapi_dev.tunnels.ngrok import NgrokTunnel
@@ -43,16 +42,7 @@ def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Agent]:
     monkeypatch.setenv("FAKE_NGROK_PIDFILE", str(pidfile))
     monkeypatch.setenv("FAKE_NGROK_INTERVAL", "0.2")
     yield Agent(write_fake_agent(tmp_path / "bin" / "ngrok"), pidfile, tmp_path / "ngrok.yml")
-    for pid in pids(pidfile):  # backstop only; tests assert their agents are gone
-        if alive(pid):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-async def receiver(aiohttp_server: Any) -> str:
-    server = await aiohttp_server(make_receiver())
-    return f"http://127.0.0.1:{server.port}"
+    kill_leftovers(pidfile)
 
 
 @pytest.fixture
