@@ -1,10 +1,13 @@
-"""What the scripts under scripts/ share: a free loopback port, waiting for one to accept, stopping processes."""
+"""What the scripts under scripts/ share: a free loopback port, waiting for one to accept, stopping processes,
+the installed console script."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -36,3 +39,11 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait(10)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+def console_script() -> str:
+    """The `vapi-dev` console script of the Python running this script (the project's .venv)."""
+    found = Path(sys.executable).parent / "vapi-dev"
+    if not found.exists():
+        raise SystemExit(f"no vapi-dev console script beside {sys.executable}; run scripts/install")
+    return str(found)

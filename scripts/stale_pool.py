@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from netutil import free_port, stop_all, wait_port  # scripts/netutil.py
+from netutil import console_script, free_port, stop_all, wait_port  # scripts/netutil.py
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -93,13 +93,6 @@ def report(name: str, n: int, failures: collections.Counter[str], seconds: float
     print(f"{name}: {failed} of {n} POSTs got a non-2xx reply ({seconds:.1f} s)")
     for what, count in failures.most_common():
         print(f"    {count:5d}  {what}")
-
-
-def console_script() -> str:
-    found = Path(PY).parent / "vapi-dev"
-    if not found.exists():
-        raise SystemExit(f"no vapi-dev console script beside {PY}; run scripts/install")
-    return str(found)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from netutil import free_port, stop_all, wait_port  # scripts/netutil.py
+from netutil import console_script, free_port, stop_all, wait_port  # scripts/netutil.py
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -121,13 +121,6 @@ def figures(ms: list[float]) -> dict[str, float]:
         "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
         "max": ordered[-1],
     }
-
-
-def console_script() -> str:
-    found = Path(PY).parent / "vapi-dev"
-    if not found.exists():
-        raise SystemExit(f"no vapi-dev console script beside {PY}; run scripts/install")
-    return str(found)
 
 
 def main() -> None:

@@ -468,12 +468,9 @@ class Connection(asyncio.Protocol):
             f"vapi-dev is serving {self.limits.max_connections} connections (--max-connections); retry shortly",
         )
         reply.headers.append(("Retry-After", "1"))
-        self._head_only = self._chunked = False
-        self.transport.write(
-            self._encode(None, reply.status, reply.reason, reply.headers, len(reply.body)) + reply.body
-        )
         self._broken = True
-        self._linger_close()
+        self._last_word = reply
+        self._finish_broken()  # written as the last word of a broken connection, then the lingering close
 
     def check_timeouts(self, now: float) -> None:
         """Called by the server's sweep: 408 for a head or body that stopped coming, close when idle."""
