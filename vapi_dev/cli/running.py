@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vapi_dev.config import data_file
 from vapi_dev.exchange import Event, Ready
+from vapi_dev.wiring.state import pid_alive
 
 
 def _folder() -> Path:
@@ -24,16 +25,6 @@ class Running:
     pid: int
     started_at: float
     forward_to: str | None = None  # where the listener forwards (older files may not say)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
 
 
 def running_listeners() -> list[Running]:
@@ -53,7 +44,7 @@ def running_listeners() -> list[Running]:
             )
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if _alive(item.pid):
+        if pid_alive(item.pid):  # (never this process: trigger is not a listener)
             found.append(item)
         else:
             with contextlib.suppress(OSError):
