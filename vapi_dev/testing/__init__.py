@@ -1,0 +1,1 @@
+"""`vapi-dev test`: recorded exchanges and samples sent to an app and checked (runner, expectations, reports)."""
