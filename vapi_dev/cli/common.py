@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, ParamSpec, TypeVar
-from urllib.parse import urlsplit
 
 import typer
 from typer import _click as click
@@ -20,8 +18,7 @@ from vapi_dev.errors import ExitStatus, VapiDevError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from vapi_dev.exchange import Exchange, Headers
-    from vapi_dev.journal.fixtures import Request
+    from vapi_dev.exchange import Exchange
     from vapi_dev.journal.store import Journal
     from vapi_dev.redact import Masker
     from vapi_dev.vapi.auth import AuthConfig
@@ -104,14 +101,6 @@ def readable_help(app: typer.Typer) -> None:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@dataclasses.dataclass
-class Reply:
-    status: int
-    headers: Headers
-    body: bytes
-    ms: float
 
 
 def report(message: str) -> None:
@@ -235,63 +224,6 @@ def masker(auth: AuthConfig | None = None, *, show_secrets: bool = False) -> Mas
         values += auth.secret_values()
         names = auth.secret_header_names()
     return Masker(values, names, enabled=not show_secrets)
-
-
-def _base_url(to: str) -> str:
-    """Accept a port ("3000"), host:port or a URL."""
-    if to.isdigit():
-        return f"http://127.0.0.1:{to}"
-    return to if "://" in to else f"http://{to}"
-
-
-def target_url(to: str, path: str, query: str) -> str:
-    """``to`` with a path is used exactly; a bare ``to`` keeps the recorded path and query."""
-    base = _base_url(to)
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        fail(f"{to!r} is not an http(s) URL or port; pass --to http://127.0.0.1:3000/webhook.", ExitStatus.USAGE)
-    if parts.path not in ("", "/"):
-        return base
-    return base.rstrip("/") + (path or "/") + (f"?{query}" if query else "")
-
-
-async def _send_async(method: str, url: str, headers: Headers, body: bytes, timeout: float) -> Reply:
-    import time
-
-    import aiohttp
-
-    started = time.monotonic()
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-        session.request(
-            method, url, headers=headers, data=body, allow_redirects=False, skip_auto_headers=("Content-Type",)
-        ) as resp,
-    ):
-        data = await resp.read()
-        return Reply(resp.status, list(resp.headers.items()), data, (time.monotonic() - started) * 1000)
-
-
-def send(req: Request, url: str, auth: AuthConfig, timeout: float, hint: str) -> Reply:
-    """Send one request, re-signed; every failure becomes one sentence and exit 1."""
-    import asyncio
-
-    import aiohttp
-
-    from vapi_dev.journal.fixtures import resend_headers
-    from vapi_dev.redact import MASK
-    from vapi_dev.vapi.auth import sign
-
-    signed = sign(auth, method=req.method, url=url, body=req.body) if auth.enabled else []
-    headers = resend_headers(req.headers, MASK, drop=[k for k, _ in signed]) + signed
-    shown = masker(auth).text  # the URL's query string and the library's message may carry secrets
-    try:
-        return asyncio.run(_send_async(req.method, url, headers, req.body, timeout))
-    except aiohttp.ClientConnectorError:
-        fail(f"nothing is listening on {shown(url)}{hint}")
-    except asyncio.TimeoutError:
-        fail(f"no reply from {shown(url)} within {timeout:g} s; is the app stuck? (--timeout sets the limit)")
-    except aiohttp.ClientError as exc:
-        fail(f"the request to {shown(url)} failed ({exc.__class__.__name__}: {shown(str(exc))}).")
 
 
 def _body_view(body: bytes, mask: Masker | None) -> tuple[str, bool]:

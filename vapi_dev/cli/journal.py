@@ -28,11 +28,10 @@ from vapi_dev.cli.common import (
     masker,
     open_journal,
     print_body,
-    send,
     stdout_console,
-    target_url,
 )
 from vapi_dev.errors import ExitStatus
+from vapi_dev.resend import send, target_url
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -380,7 +379,7 @@ def replay(
     if edit:
         body = _edit(body, cut=ex.request_truncated and body_file is None)
     req = Request(ex.method, ex.path, ex.query, ex.headers, body, ex.message_type or "")
-    reply = send(req, url, auth, timeout, " — is the app running? (or pass --to)")
+    reply = send(req, url, auth, timeout, " — is the app running? (or pass --to)", mask=mask)
     new = dataclasses.replace(
         ex,
         body=body,

@@ -21,19 +21,18 @@ from vapi_dev.cli.common import (
     format_ms,
     masker,
     print_body,
-    send,
     stdout_console,
-    target_url,
 )
 from vapi_dev.errors import ExitStatus
+from vapi_dev.resend import send, target_url
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from vapi_dev.cli.common import Reply
     from vapi_dev.exchange import Exchange
     from vapi_dev.journal.fixtures import Request
     from vapi_dev.redact import Masker
+    from vapi_dev.resend import Reply
     from vapi_dev.vapi.auth import AuthConfig
 
 # What the command needs beyond this is imported in its body, so `--help` stays light (see cli/common.py).
@@ -260,7 +259,7 @@ def trigger(
     failed = 0
     for req in reqs:
         url = target_url(to, req.path, req.query)
-        reply = send(req, url, auth, timeout, hint)
+        reply = send(req, url, auth, timeout, hint, mask=mask)
         style = "green" if 200 <= reply.status < 300 else "red"
         line = Text(f"→ {printable(mask.text(req.label or req.method + ' ' + req.path))}  ")
         line.append(str(reply.status), style=style)

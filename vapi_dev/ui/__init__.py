@@ -1,0 +1,1 @@
+"""The interactive inspector (Textual): `vapi-dev ui` and `listen --ui`."""
