@@ -17,10 +17,13 @@ from vapi_dev.errors import ExitStatus, VapiDevError
 if TYPE_CHECKING:
     import aiohttp
 
-    from vapi_dev.exchange import Headers
+    from vapi_dev.exchange import Exchange, Headers
     from vapi_dev.journal.fixtures import Request
     from vapi_dev.redact import Masker
     from vapi_dev.vapi.auth import AuthConfig
+
+
+READ_CHUNK = 256 * 1024  # bytes of a bounded reply read at a time
 
 
 class SendError(VapiDevError):
@@ -56,7 +59,10 @@ def target_url(to: str, path: str, query: str) -> str:
         raise BadTarget(f"{to!r} is not an http(s) URL or port; pass --to http://127.0.0.1:3000/webhook.")
     if parts.path not in ("", "/"):
         return base
-    return base.rstrip("/") + (path or "/") + (f"?{query}" if query else "")
+    # A recorded path always starts with /: one that does not ("@evil.example/x") would change the host the
+    # request goes to, and its freshly signed credentials with it.
+    path = path if path.startswith("/") else "/" + path
+    return base.rstrip("/") + path + (f"?{query}" if query else "")
 
 
 def signed_headers(req: Request, url: str, auth: AuthConfig) -> Headers:
@@ -78,10 +84,13 @@ async def send_async(
     *,
     session: aiohttp.ClientSession | None = None,
     mask: Masker | None = None,
+    max_bytes: int | None = None,
 ) -> Reply:
     """Send ``req`` to ``url`` re-signed and read the whole reply; ``session`` reuses connections (else one
-    for this request). Raises SendError: nothing listening, no reply within ``timeout``, or a client error;
-    its sentence is masked by ``mask`` (default: ``auth``'s secrets), since the URL and messages may carry them."""
+    for this request). Raises SendError: nothing listening, no reply within ``timeout``, a reply larger than
+    ``max_bytes`` (None: no bound), a request aiohttp will not write (a control character in a header), or a
+    client error; its sentence is masked by ``mask`` (default: ``auth``'s secrets), since the URL and messages
+    may carry them."""
     import aiohttp
 
     from vapi_dev.redact import Masker
@@ -101,7 +110,7 @@ async def send_async(
             skip_auto_headers=("Content-Type",),
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as resp:
-            data = await resp.read()
+            data = await resp.read() if max_bytes is None else await _read_at_most(resp, max_bytes, shown(url))
             return Reply(resp.status, list(resp.headers.items()), data, (time.monotonic() - started) * 1000)
     except aiohttp.ClientConnectorError:
         raise SendError(f"nothing is listening on {shown(url)}{hint}") from None
@@ -111,9 +120,53 @@ async def send_async(
         ) from None
     except aiohttp.ClientError as exc:
         raise SendError(f"the request to {shown(url)} failed ({exc.__class__.__name__}: {shown(str(exc))}).") from None
+    except ValueError as exc:  # aiohttp refuses to write it: a control character in a header, a bad method
+        raise SendError(f"the request to {shown(url)} could not be sent ({shown(str(exc))}).") from None
     finally:
         if own:
             await client.close()
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, limit: int, url: str) -> bytes:
+    """The reply's body, or SendError as soon as it is known to be larger than ``limit`` bytes (decoded: a
+    small gzip reply can unpack to gigabytes), so a runaway reply costs ``limit``, not all of memory."""
+    size = resp.content_length
+    if size is None or size <= limit or resp.headers.get("Content-Encoding"):
+        chunks, size = [], 0
+        async for chunk in resp.content.iter_chunked(READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                break
+            chunks.append(chunk)
+        else:
+            return b"".join(chunks)
+    raise SendError(f"the reply from {url} is over the {_size(limit)} limit on a reply; not read further.")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:g} MB" if n >= 1e6 else f"{n / 1e3:g} kB" if n >= 1e3 else f"{n} bytes"
+
+
+def exchange_of(req: Request, url: str, reply: Reply, deadline_s: float | None = None) -> Exchange:
+    """The Exchange of one sent request and its reply, as the receiver would have recorded it (type, call id,
+    reply needed, deadline — ``deadline_s`` overrides the type's, like listen's --timeout), for check_reply."""
+    from vapi_dev.exchange import DEFAULT_DEADLINE_S, Exchange, parse_json
+    from vapi_dev.vapi.messages import normalise_type, read_message, type_info
+
+    ex = Exchange.begin(req.method, req.path, req.query, req.headers, req.body)
+    ex.payload = parse_json(req.body)
+    mtype, ex.call_id = read_message(ex.payload)
+    info = type_info(mtype)
+    ex.message_type = normalise_type(mtype) if mtype else None
+    ex.reply_needed = info.reply_needed
+    ex.deadline_s = deadline_s or info.deadline_s or DEFAULT_DEADLINE_S
+    ex.forward_url = url
+    ex.status = reply.status
+    ex.response_headers = reply.headers
+    ex.response_body = reply.body
+    ex.response_bytes = len(reply.body)
+    ex.finished = ex.started + reply.ms / 1000
+    return ex
 
 
 def send(req: Request, url: str, auth: AuthConfig, timeout: float, hint: str = "", mask: Masker | None = None) -> Reply:

@@ -24,7 +24,7 @@ from vapi_dev.cli.common import (
     stdout_console,
 )
 from vapi_dev.errors import ExitStatus
-from vapi_dev.resend import send, target_url
+from vapi_dev.resend import exchange_of, send, target_url
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from vapi_dev.exchange import Exchange
     from vapi_dev.journal.fixtures import Request
     from vapi_dev.redact import Masker
-    from vapi_dev.resend import Reply
     from vapi_dev.vapi.auth import AuthConfig
 
 # What the command needs beyond this is imported in its body, so `--help` stays light (see cli/common.py).
@@ -81,21 +80,12 @@ def _with_sets(req: Request, sets: list[str]) -> Request:
     return dataclasses.replace(req, body=body)
 
 
-def _masked_headers(reqs: list[Request]) -> list[str]:
-    """Names of the headers a fixture kept only masked (its credentials): they are not sent again."""
-    from vapi_dev.redact import MASK
-
-    seen: dict[str, str] = {}
-    for req in reqs:
-        for k, v in req.headers:
-            if MASK in v:
-                seen.setdefault(k.lower(), k)
-    return list(seen.values())
-
-
 def _check_masked(reqs: list[Request], auth: AuthConfig, source: str) -> None:
     """Say in one line that a fixture's credentials were masked; refuse to send it unsigned (it would 401)."""
-    masked = _masked_headers(reqs)
+    from vapi_dev.journal.fixtures import masked_headers
+    from vapi_dev.redact import MASK
+
+    masked = masked_headers(reqs, MASK)
     if not masked:
         return
     names = ", ".join(masked)
@@ -109,27 +99,6 @@ def _check_masked(reqs: list[Request], auth: AuthConfig, source: str) -> None:
         f" give the credential to sign it again ({' or '.join(wanted)}, or their -file forms).",
         ExitStatus.USAGE,
     )
-
-
-def _exchange(req: Request, url: str, reply: Reply) -> Exchange:
-    """The Exchange of one sent request and its reply, as the receiver would have recorded it, for checks."""
-    from vapi_dev.exchange import DEFAULT_DEADLINE_S, Exchange, parse_json
-    from vapi_dev.vapi.messages import normalise_type, read_message, type_info
-
-    ex = Exchange.begin(req.method, req.path, req.query, req.headers, req.body)
-    ex.payload = parse_json(req.body)
-    mtype, ex.call_id = read_message(ex.payload)
-    info = type_info(mtype)
-    ex.message_type = normalise_type(mtype) if mtype else None
-    ex.reply_needed = info.reply_needed
-    ex.deadline_s = info.deadline_s or DEFAULT_DEADLINE_S
-    ex.forward_url = url
-    ex.status = reply.status
-    ex.response_headers = reply.headers
-    ex.response_body = reply.body
-    ex.response_bytes = len(reply.body)
-    ex.finished = ex.started + reply.ms / 1000
-    return ex
 
 
 def _verdict(console: Console, ex: Exchange, mask: Masker) -> bool:
@@ -266,7 +235,7 @@ def trigger(
         line.append(f"  {format_ms(reply.ms)}")
         c.print(line)
         app_url = _app_url(forwards_to, req) or url  # what a redirect problem should point at
-        if not no_check and not _verdict(c, _exchange(req, app_url, reply), mask):
+        if not no_check and not _verdict(c, exchange_of(req, app_url, reply), mask):
             failed += 1
         if len(reqs) == 1:
             print_body(c, reply.body, mask, max_lines=None if verbose else REPLY_LINES_SHOWN)

@@ -60,6 +60,17 @@ def resend_headers(headers: Headers, mask: str, drop: Iterable[str] = ()) -> Hea
     return [(k, v) for k, v in headers if k.lower() not in dropped and mask not in v]
 
 
+def masked_headers(reqs: Iterable[Request], mask: str) -> list[str]:
+    """Names of the headers the requests kept only masked (their credentials, as export writes them): they are
+    not sent again, so the sender must sign the requests again (or they fail authentication)."""
+    seen: dict[str, str] = {}
+    for req in reqs:
+        for k, v in req.headers:
+            if mask in v:
+                seen.setdefault(k.lower(), k)
+    return list(seen.values())
+
+
 def _compact(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -142,6 +153,11 @@ def load_requests(raw: bytes, source: str = "the file") -> list[Request]:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SampleError(f"{source} is not JSON ({exc}); pass a Vapi payload or an export fixture.") from exc
+    return requests_of(data, raw, source)
+
+
+def requests_of(data: Any, raw: bytes, source: str = "the file") -> list[Request]:
+    """``load_requests`` of a file already parsed: ``data`` is ``raw`` parsed (a payload is sent as ``raw``)."""
     if isinstance(data, dict) and isinstance(data.get("exchanges"), list):
         if data.get("version") != FIXTURE_VERSION:
             raise SampleError(f"{source} is a fixture of version {data.get('version')!r}; expected 1.")
