@@ -13,7 +13,7 @@ from vapi_dev.proxy.relay import Forwarder
 from vapi_dev.receiver import Receiver
 
 if TYPE_CHECKING:
-    from vapi_dev.tunnels.base import Tunnel
+    from vapi_dev.tunnels.base import Tunnel, TunnelInfo
 
 STOP_GRACE_S = 5.0
 
@@ -89,6 +89,7 @@ class Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_ready = on_ready  # e.g. stop a progress spinner
         self._ready = False
+        self._stopping = False
         self._deferred: list[Event] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -134,7 +135,9 @@ class Session:
         note = self.tunnel_note
         if self.tunnel is not None:
             self.tunnel.set_listener(self._on_tunnel_event)
-            info = await self.tunnel.start(self.local_url)
+            info = await self._start_tunnel(self.tunnel, stop)
+            if stop.is_set():  # asked to stop while the tunnel started (or downloaded): no ready line
+                return
             if info is not None:
                 self.public_url = info.public_url
                 inspect_url = info.inspect_url
@@ -160,6 +163,22 @@ class Session:
                 await hook.on_public_url(self.public_url)
         await stop.wait()
 
+    async def _start_tunnel(self, tunnel: Tunnel, stop: asyncio.Event) -> TunnelInfo | None:
+        """``tunnel.start``, cancelled when ``stop`` is set first: a Ctrl-C or SIGTERM while cloudflared
+        downloads or waits to connect stops the run at once (a tunnel stops its agent when cancelled)."""
+        starting = asyncio.ensure_future(tunnel.start(self.local_url))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if starting.done():
+            return starting.result()  # a TunnelError is raised here, as before
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # stopping anyway: its error is moot
+            await starting
+        return None
+
     async def _self_check(self, public_url: str) -> str | None:
         from vapi_dev.tunnels import self_check
 
@@ -167,7 +186,9 @@ class Session:
         return f"self-check through the public URL: {'ok' if ok else 'FAILED'} — {detail}"
 
     def _on_tunnel_event(self, event: TunnelChanged | Notice) -> None:
-        self.bus.emit(event)
+        self.notice(event)  # one said while the tunnel starts (a download, auto's fallback) follows the ready line
+        if self._stopping:  # a tunnel restored while stopping must not re-point resources being restored
+            return
         if isinstance(event, TunnelChanged) and event.up and event.public_url and event.public_url != self.public_url:
             self.public_url = event.public_url
             task = asyncio.get_running_loop().create_task(self._repoint(event.public_url))
@@ -182,6 +203,7 @@ class Session:
                 self.bus.emit(Notice("error", f"could not point Vapi at the new URL: {e}"))
 
     async def _down(self) -> None:
+        self._stopping = True
         for task in list(self._tasks):
             task.cancel()
         for hook in reversed(self.hooks):

@@ -9,8 +9,17 @@ It prints cloudflared-like log lines on stderr (with the boxed URL banner), serv
 
 FAKE_CLOUDFLARED_MODE: normal, fail_start (exits 1 at once with an error line), never_ready
 (``/ready`` stays 503), rate_limited (logs a 429 and exits), banner_only (``/quicktunnel`` 404s, so
-only the banner tells the URL). FAKE_CLOUDFLARED_PIDFILE, if set, gets the PID. The fake exits on
-its own when its parent dies or after FAKE_CLOUDFLARED_MAX_LIFETIME seconds.
+only the banner tells the URL), unreachable (the quick-tunnel request fails as with no DNS, exit 1),
+edge_unreachable (a URL, then edge dial errors and ``/ready`` stays 503), metrics_port_taken (the
+--metrics port is in use, exit 1).
+Faults later in the run: FAKE_CLOUDFLARED_DIE_AFTER=S (exit 1 S seconds after becoming ready),
+FAKE_CLOUDFLARED_DIE_AFTER_REQUESTS=N (exit 1 once N edge connections have closed),
+FAKE_CLOUDFLARED_UNREADY_AFTER=S (``/ready`` turns 503 after S seconds, the process lives on).
+FAKE_CLOUDFLARED_PIDFILE, if set, gets the PID, and numbers the runs: MODE and the faults apply to the
+first run only; later runs (vapi-dev's restarts) use FAKE_CLOUDFLARED_RESTART_MODE (default normal; ``same``:
+as the first run, faults included).
+``--version`` prints ``cloudflared version FAKE_CLOUDFLARED_VERSION (built …)`` (default 2026.8.2).
+The fake exits on its own when its parent dies or after FAKE_CLOUDFLARED_MAX_LIFETIME seconds.
 """
 
 from __future__ import annotations
@@ -28,10 +37,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-MODE = os.environ.get("FAKE_CLOUDFLARED_MODE", "normal")
 MAX_LIFETIME = float(os.environ.get("FAKE_CLOUDFLARED_MAX_LIFETIME", "300"))
-_state = {"ready": False, "hostname": ""}
+VERSION = os.environ.get("FAKE_CLOUDFLARED_VERSION", "2026.8.2")
+_state: dict[str, object] = {"ready": False, "hostname": "", "closed": 0}
 _lock = threading.Lock()
+BANNER_ONLY = threading.Event()
 
 
 def log(level: str, msg: str) -> None:
@@ -52,7 +62,7 @@ def pipe(src: socket.socket, dst: socket.socket) -> None:
         dst.shutdown(socket.SHUT_WR)
 
 
-def serve_edge(listener: socket.socket, host: str, port: int) -> None:
+def serve_edge(listener: socket.socket, host: str, port: int, die_after: int) -> None:
     while True:
         try:
             conn, _ = listener.accept()
@@ -65,7 +75,38 @@ def serve_edge(listener: socket.socket, host: str, port: int) -> None:
             continue
         upstream.settimeout(None)
         threading.Thread(target=pipe, args=(conn, upstream), daemon=True).start()
-        threading.Thread(target=pipe, args=(upstream, conn), daemon=True).start()
+        threading.Thread(target=relay_back, args=(upstream, conn, die_after), daemon=True).start()
+
+
+def relay_back(upstream: socket.socket, conn: socket.socket, die_after: int) -> None:
+    """The reply direction; when it ends the connection is done, which the request-count fault counts."""
+    pipe(upstream, conn)
+    with contextlib.suppress(OSError):
+        conn.close()
+    with _lock:
+        _state["closed"] = int(str(_state["closed"])) + 1
+        closed = int(str(_state["closed"]))
+    if die_after and closed >= die_after:
+        die(f"fake: died after {closed} requests")
+
+
+def die(why: str) -> None:
+    log("ERR", f'Serve tunnel error error="{why}"')
+    os._exit(1)
+
+
+def later(seconds: float, action: object) -> None:
+    def run() -> None:
+        time.sleep(seconds)
+        action()  # type: ignore[operator]
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def unready() -> None:
+    with _lock:
+        _state["ready"] = False
+    log("ERR", 'Connection terminated error="fake: the edge went away" connIndex=0')
 
 
 class Metrics(BaseHTTPRequestHandler):
@@ -86,7 +127,7 @@ class Metrics(BaseHTTPRequestHandler):
             conns = 4 if ready else 0
             body = json.dumps({"status": 200 if ready else 503, "readyConnections": conns, "connectorId": "c0"})
             self._send(200 if ready else 503, body.encode())
-        elif self.path == "/quicktunnel" and MODE != "banner_only":
+        elif self.path == "/quicktunnel" and not BANNER_ONLY.is_set():
             self._send(200, json.dumps({"hostname": hostname}).encode())
         elif self.path == "/metrics":
             self._send(200, b"cloudflared_tunnel_ha_connections 4\n", "text/plain")
@@ -122,12 +163,32 @@ def install(path: str | os.PathLike[str]) -> str:
     return str(target)
 
 
+def run_number() -> int:
+    """Record this PID in the pidfile (if any); 1 for the first run, 2 for the next, …"""
+    pidfile = os.environ.get("FAKE_CLOUDFLARED_PIDFILE")
+    if not pidfile:
+        return 1
+    with open(pidfile, "a+", encoding="utf-8") as fh:
+        fh.write(f"{os.getpid()}\n")
+        fh.seek(0)
+        return len(fh.read().split())
+
+
 def main() -> None:
-    threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
-    if os.environ.get("FAKE_CLOUDFLARED_PIDFILE"):
-        with open(os.environ["FAKE_CLOUDFLARED_PIDFILE"], "a", encoding="utf-8") as fh:
-            fh.write(f"{os.getpid()}\n")
     argv = sys.argv[1:]
+    if argv in (["--version"], ["-v"], ["version"]):
+        print(f"cloudflared version {VERSION} (built 2026-08-20-1200 UTC)")
+        return
+    if not os.environ.get("FAKE_CLOUDFLARED_NO_PARENT_WATCH"):  # set: outlives its parent, as the real one may
+        threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
+    first = run_number() == 1
+    mode = os.environ.get("FAKE_CLOUDFLARED_MODE" if first else "FAKE_CLOUDFLARED_RESTART_MODE", "normal")
+    if mode == "same":  # later runs behave as the first did, faults included
+        first, mode = True, os.environ.get("FAKE_CLOUDFLARED_MODE", "normal")
+
+    def fault(name: str) -> float:
+        return float(os.environ.get(f"FAKE_CLOUDFLARED_{name}", "0") or 0) if first else 0.0
+
     if not argv or argv[0] != "tunnel":
         log("ERR", "fake cloudflared only knows `tunnel`")
         sys.exit(2)
@@ -137,10 +198,21 @@ def main() -> None:
         sys.exit(2)
     log("INF", "Thank you for trying Cloudflare Tunnel. Doing so, without a Cloudflare account, is a quick way")
     log("INF", "Requesting new quick Tunnel on trycloudflare.com...")
-    if MODE == "fail_start":
+    if mode == "unreachable":
+        cause = (
+            'Post "https://api.trycloudflare.com/tunnel": dial tcp: lookup api.trycloudflare.com on '
+            "127.0.0.53:53: no such host"
+        )
+        log("ERR", f'Couldn\'t start tunnel error="failed to request quick Tunnel: {cause}"')
+        sys.stderr.write(f"failed to request quick Tunnel: {cause}\n")
+        sys.exit(1)
+    if mode == "metrics_port_taken":  # what cloudflared says when another program took the --metrics port
+        log("ERR", f"failed to bind metrics: listen tcp {opts['--metrics']}: bind: address already in use")
+        sys.exit(1)
+    if mode == "fail_start":
         log("ERR", 'Couldn\'t start tunnel error="fake failure: no route to the edge"')
         sys.exit(1)
-    if MODE == "rate_limited":
+    if mode == "rate_limited":
         log(
             "ERR",
             "Error unmarshaling QuickTunnel response: error code: 1015 error=\"invalid character 'e' looking "
@@ -148,12 +220,16 @@ def main() -> None:
         )
         log("FTL", "failed to unmarshal quick Tunnel: invalid character 'e' looking for beginning of value")
         sys.exit(1)
+    if mode == "banner_only":
+        BANNER_ONLY.set()
     up = urlsplit(opts["--url"])
     edge = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     edge.bind(("127.0.0.1", 0))
     edge.listen(64)
     hostname = f"127.0.0.1:{edge.getsockname()[1]}"
-    threading.Thread(target=serve_edge, args=(edge, up.hostname or "127.0.0.1", up.port or 80), daemon=True).start()
+    die_after = int(fault("DIE_AFTER_REQUESTS"))
+    args = (edge, up.hostname or "127.0.0.1", up.port or 80, die_after)
+    threading.Thread(target=serve_edge, args=args, daemon=True).start()
     mhost, mport = opts["--metrics"].rsplit(":", 1)
     server = ThreadingHTTPServer((mhost, int(mport)), Metrics)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -167,7 +243,14 @@ def main() -> None:
     log("INF", "|" + f"  {url}".ljust(width) + "|")
     log("INF", "+" + "-" * width + "+")
     log("INF", f"Starting metrics server on {opts['--metrics']}/metrics")
-    if MODE != "never_ready":
+    if mode == "edge_unreachable":
+        log(
+            "ERR",
+            'Failed to dial a quic connection error="failed to dial to edge with quic: timeout: no recent '
+            'network activity" connIndex=0 event=0 ip=198.41.192.7',
+        )
+        log("ERR", 'Serve tunnel error error="context deadline exceeded" connIndex=0 event=0 ip=198.41.192.7')
+    elif mode != "never_ready":
         time.sleep(0.2)
         with _lock:
             _state["ready"] = True
@@ -176,6 +259,10 @@ def main() -> None:
             "Registered tunnel connection connIndex=0 connection=fake event=0 ip=198.41.192.7 "
             "location=fra01 protocol=quic",
         )
+        if fault("DIE_AFTER"):
+            later(fault("DIE_AFTER"), lambda: die("fake: died on schedule"))
+        if fault("UNREADY_AFTER"):
+            later(fault("UNREADY_AFTER"), unready)
 
     stopping = threading.Event()
 

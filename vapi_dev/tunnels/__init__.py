@@ -11,6 +11,7 @@ from vapi_dev.tunnels.base import (
     TunnelConfig,
     TunnelError,
     TunnelInfo,
+    kill_children,
     validate_public_url,
 )
 from vapi_dev.tunnels.locate import find_token
@@ -30,6 +31,7 @@ __all__ = [
     "TunnelError",
     "TunnelInfo",
     "choose",
+    "kill_children",
     "self_check",
     "token_known",
 ]
@@ -40,12 +42,14 @@ def token_known(cfg: TunnelConfig) -> bool:
     return find_token(cfg)[0] is not None
 
 
-def choose(cfg: TunnelConfig, *, progress: Progress | None = None) -> Tunnel:
+def choose(cfg: TunnelConfig, *, progress: Progress | None = None, local_fallback: bool = True) -> Tunnel:
     """The provider for ``cfg``. Raises TunnelError for contradictory or invalid settings.
 
     ``auto`` picks manual when a public URL is given, ngrok when a token is known, cloudflared when it
-    is installed (never downloaded), else a NoTunnel whose ``notice`` says how to get a public URL.
-    ``progress`` receives agent-download updates.
+    is installed (never downloaded), else a NoTunnel whose ``notice`` says how to get a public URL. With
+    ``local_fallback``, an installed cloudflared that ``auto`` picked and that fails to start leaves the run
+    local only with a warning (pass False when Vapi resources wait for the URL). ``--tunnel cloudflared``
+    downloads cloudflared when none is installed. ``progress`` receives download updates.
     """
     provider = (cfg.provider or "auto").strip().lower()
     if provider not in PROVIDERS:
@@ -61,9 +65,17 @@ def choose(cfg: TunnelConfig, *, progress: Progress | None = None) -> Tunnel:
     if provider == "cloudflared" or (provider == "auto" and not token_known(cfg)):
         from vapi_dev.tunnels.cloudflared import CloudflaredTunnel, cloudflared_installed
 
-        if provider == "cloudflared" or cloudflared_installed(cfg):
-            return CloudflaredTunnel(cfg)
-        return NoTunnel(notice=errors.NO_TOKEN_NOTICE)
+        if provider == "cloudflared":
+            return CloudflaredTunnel(cfg, progress=progress, allow_download=True)
+        if not cloudflared_installed(cfg):
+            return NoTunnel(notice=errors.NO_TOKEN_NOTICE)
+        picked = CloudflaredTunnel(cfg, progress=progress)
+        if not local_fallback:
+            return picked
+        from vapi_dev.tunnels import cloudflared_errors
+        from vapi_dev.tunnels.fallback import LocalFallback
+
+        return LocalFallback(picked, cloudflared_errors.fallback)
     # Imported here so that pyngrok is only loaded when ngrok is actually used.
     from vapi_dev.tunnels.ngrok import NgrokTunnel
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -49,7 +53,8 @@ class TunnelError(VapiDevError):
 class Tunnel(Protocol):
     """One provider. ``start`` and ``stop`` run on the event loop; listeners are called there too."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def start(self, local_url: str) -> TunnelInfo | None: ...
 
@@ -68,3 +73,27 @@ def validate_public_url(url: str) -> str:
             "pass the public address of the tunnel you run yourself."
         )
     return text.rstrip("/")
+
+
+# The agents (cloudflared) this process runs: killed by ``kill_children`` when a second Ctrl-C or SIGTERM
+# ends vapi-dev at once (os._exit), so no agent is left running, adopted by init. Process objects, not pids:
+# one that has exited (returncode set) is skipped, so a pid the system has given to another program since is
+# never signalled.
+_children: set[asyncio.subprocess.Process] = set()
+
+
+def track_child(proc: asyncio.subprocess.Process) -> None:
+    _children.add(proc)
+
+
+def forget_child(proc: asyncio.subprocess.Process) -> None:
+    _children.discard(proc)
+
+
+def kill_children() -> None:
+    """SIGKILL every tracked agent still running; synchronous, for the last moment before os._exit."""
+    for proc in list(_children):
+        if proc.returncode is None:
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, signal.SIGKILL)
+    _children.clear()

@@ -1,232 +1,262 @@
-"""The cloudflared provider: a Cloudflare quick tunnel (trycloudflare.com) run as a child process.
+"""The cloudflared provider: a Cloudflare quick tunnel (trycloudflare.com) run as a child process, watched.
 
 The public URL comes from the metrics server's ``/quicktunnel`` (the boxed banner on stderr is the
-fallback); the tunnel is usable once ``/ready`` answers 200. Nothing is ever downloaded.
+fallback); the tunnel is usable once ``/ready`` answers 200. A watchdog polls the process and ``/ready``;
+when the tunnel is lost it starts a new quick tunnel (a new URL: quick tunnels never keep theirs) and
+reports both through the listener, so the session re-points the Vapi resources. cloudflared is downloaded
+(download.py) only when ``--tunnel cloudflared`` is asked for and none is installed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
-import json
 import os
-import re
 import shutil
-import socket
 import time
-import urllib.error
-import urllib.request
-from collections import deque
-from pathlib import Path
 
-from vapi_dev.tunnels.base import Listener, TunnelConfig, TunnelError, TunnelInfo
+from vapi_dev.exchange import Notice, TunnelChanged
+from vapi_dev.tunnels import cloudflared_errors as text
+from vapi_dev.tunnels import download
+from vapi_dev.tunnels.base import Listener, Progress, TunnelConfig, TunnelError, TunnelInfo
+from vapi_dev.tunnels.cloudflared_agent import Agent
 from vapi_dev.tunnels.locate import upstream_url
 
 PATH_ENV = "VAPI_DEV_CLOUDFLARED_PATH"
-INSTALL_HINT = (
-    "install it (`brew install cloudflared`, or a release from "
-    "https://github.com/cloudflare/cloudflared/releases) or pass --cloudflared-path PATH"
-)
-NO_PUBLIC_URL_HINT = "install cloudflared for a free quick tunnel"
-RATE_LIMITED_MARK = "429 Too Many Requests"
-POLL_S = 0.1
-STOP_GRACE_S = 3.0  # cloudflared waits up to --grace-period on SIGTERM; we do not wait that long
-
-_BANNER_URL = re.compile(r"\|\s+(https?://[^\s|]+)\s+\|")
-_LOG_PREFIX = re.compile(r"^\S+\s+(?:DBG|INF|WRN|ERR|FTL)\s+")
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+HEALTH_INTERVAL_S = 1.0
+STRIKES = 2  # consecutive failed /ready answers before a restart (a dead process needs no second look)
+MAX_RESTARTS = 5
+RESTART_BACKOFF_S = 1.0  # doubled after each failed try, at most 30 s: a burst of new quick tunnels gets a 429
+STABLE_S = 60.0  # a tunnel that lived this long before it was lost starts the restart count afresh
+SELF_CHECK_TRIES = 3  # a new trycloudflare.com name may take a moment to resolve
+PORT_TRIES = 3
+OUTSIDE_STOP_GRACE_S = 15.0  # beyond the receiver's 5 s drain and restoring the Vapi resources on a Ctrl-C
 
 
 def resolve_cloudflared_path(cfg: TunnelConfig) -> tuple[str | None, bool]:
-    """(path to cloudflared or None, whether the user chose it): --cloudflared-path, the env var, PATH."""
+    """(path to cloudflared or None, whether the user chose it): --cloudflared-path, the env var, PATH, and
+    last the one downloaded before into the data directory."""
     for chosen in (cfg.cloudflared_path, os.environ.get(PATH_ENV)):
         if chosen:
-            return str(Path(chosen).expanduser()), True
-    return shutil.which("cloudflared"), False
+            return os.path.expanduser(chosen), True
+    found = shutil.which("cloudflared")
+    if found:
+        return found, False
+    managed = download.managed_path()
+    return (str(managed), False) if _executable(str(managed)) else (None, False)
+
+
+def _executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def cloudflared_installed(cfg: TunnelConfig) -> bool:
     path, _ = resolve_cloudflared_path(cfg)
-    return path is not None and os.path.isfile(path) and os.access(path, os.X_OK)
-
-
-def missing_binary(path: str | None) -> str:
-    where = f"There is no cloudflared at {path}" if path else "cloudflared is not installed (not on PATH)"
-    return f"{where}: {INSTALL_HINT}, or run your own tunnel and pass --public-url URL."
-
-
-def not_ready(seconds: float, last: str | None) -> str:
-    text = (
-        f"cloudflared did not connect to Cloudflare within {seconds:g} s (--tunnel-timeout sets this wait): "
-        "check your internet connection, proxy or firewall (outbound port 7844), or pass --public-url URL."
-    )
-    return f"{text} Last cloudflared log line: {last}" if last else text
-
-
-RATE_LIMITED = (
-    "Cloudflare refused a new quick tunnel (429 Too Many Requests, too many created from this address): "
-    "wait a few minutes and try again, use ngrok (set NGROK_AUTHTOKEN), or pass --public-url URL."
-)
-
-
-def exited(code: int | None, last: str | None) -> str:
-    said = f": {last}" if last else ""
-    return (
-        f"cloudflared exited before the tunnel was up (exit code {code}){said} — check that "
-        "--cloudflared-path points at a working cloudflared, or pass --public-url URL."
-    )
-
-
-def public_url_from(hostname: str) -> str:
-    """``https://host`` for a real quick tunnel; plain http for a loopback stand-in (tests' fake edge)."""
-    host = hostname.strip().rstrip("/")
-    if "://" in host:
-        return host
-    bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(bare.strip("[]")).is_loopback:
-            return f"http://{host}"
-    return f"https://{host}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    """Blocking GET on the local metrics server (no proxy); (status, body), or (0, b"") when unreachable."""
-    try:
-        with _NO_PROXY.open(url, timeout=2) as resp:
-            return int(resp.status), bytes(resp.read(65536))
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), b""
-    except (OSError, ValueError):
-        return 0, b""
+    return path is not None and _executable(path)
 
 
 class CloudflaredTunnel:
-    """``cloudflared tunnel --url <receiver>``: one quick tunnel for the life of the run."""
+    """``cloudflared tunnel --url <receiver>``: a quick tunnel, restarted (with a new URL) when lost."""
 
     name = "cloudflared"
 
-    def __init__(self, cfg: TunnelConfig) -> None:
+    def __init__(
+        self,
+        cfg: TunnelConfig,
+        *,
+        progress: Progress | None = None,
+        allow_download: bool = False,
+        health_interval: float = HEALTH_INTERVAL_S,
+        max_restarts: int = MAX_RESTARTS,
+        restart_backoff: float = RESTART_BACKOFF_S,
+        outside_grace: float = OUTSIDE_STOP_GRACE_S,
+    ) -> None:
         self._cfg = cfg
+        self._progress = progress
+        self._download = allow_download
+        self._health_interval = health_interval
+        self._max_restarts = max_restarts
+        self._restart_backoff = restart_backoff
+        self._outside_grace = outside_grace
         self._path, self._chosen = resolve_cloudflared_path(cfg)
-        self._proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._logs: deque[str] = deque(maxlen=20)
-        self._banner_url: str | None = None
-        self._rate_limited = False
+        self._agent: Agent | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._listener: Listener | None = None
+        self._upstream = ""
+        self._local_url = ""
+        self._public_url: str | None = None
+        self._up_since = 0.0  # when the current tunnel came up (monotonic)
+        self._flaps = 0  # tunnels lost within STABLE_S of coming up, in a row
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        agent = self._agent
+        return agent.proc.pid if agent is not None and agent.proc is not None else None
 
     def set_listener(self, cb: Listener) -> None:
-        self._listener = cb  # no health watch yet: nothing is reported after start
+        self._listener = cb
 
     async def start(self, local_url: str) -> TunnelInfo | None:
-        if not self._path or not os.path.isfile(self._path):
-            raise TunnelError(missing_binary(self._path if self._chosen else None))
-        metrics = f"127.0.0.1:{_free_port()}"
-        args = ["tunnel", "--no-autoupdate", "--url", upstream_url(local_url), "--metrics", metrics]
-        try:
-            self._proc = await asyncio.create_subprocess_exec(
-                self._path,
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except OSError as exc:
-            raise TunnelError(
-                f"Could not run cloudflared at {self._path} ({exc.strerror or exc}): {INSTALL_HINT}."
-            ) from None
-        self._reader = asyncio.create_task(self._read_stderr(), name="vapi-dev-cloudflared-log")
-        try:
-            public_url = await self._wait_ready(f"http://{metrics}")
-        except BaseException:
-            await self.stop()
-            raise
-        return TunnelInfo(public_url=public_url, provider=self.name, inspect_url=f"http://{metrics}/metrics")
+        path = await self._binary()
+        self._local_url = local_url
+        self._upstream = upstream_url(local_url)
+        info = await self._start_agent(path)
+        self._up_since = time.monotonic()
+        self._watch_task = asyncio.create_task(self._watch(path), name="vapi-dev-cloudflared-health")
+        return info
 
     async def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
-            except asyncio.TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(proc.wait(), 5)
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
+        task, self._watch_task = self._watch_task, None
+        if task is not None:
+            task.cancel()  # also mid-restart: the agent being started is stopped by _start_agent
             with contextlib.suppress(asyncio.CancelledError):
-                await reader
+                await task
+        agent, self._agent = self._agent, None
+        if agent is not None:
+            await agent.stop()
+        self._public_url = None
 
     # -- starting ----------------------------------------------------------------------------------
 
-    async def _read_stderr(self) -> None:
-        assert self._proc is not None and self._proc.stderr is not None
-        stream = self._proc.stderr
-        while True:
+    async def _binary(self) -> str:
+        path = self._path
+        skipped: str | None = None
+        if path is not None and os.path.isfile(path):
             try:
-                raw = await stream.readline()
-            except (ValueError, asyncio.LimitOverrunError):
-                continue  # an over-long line: skip it
-            if not raw:
-                return
-            line = raw.decode("utf-8", "replace").strip()
-            if not line:
-                continue
-            self._logs.append(line[:300])
-            if RATE_LIMITED_MARK in line:
-                self._rate_limited = True
-            match = _BANNER_URL.search(line)
-            if match and self._banner_url is None:
-                self._banner_url = match.group(1)
+                await download.check_version(path, chosen=self._chosen)
+                return path
+            except download.TooOld as exc:
+                # An old cloudflared on PATH (a distribution's package) is passed over for a current one
+                # downloaded before, or, when --tunnel cloudflared was asked for, downloaded now.
+                managed = str(download.managed_path())
+                if self._chosen or path == managed or not (_executable(managed) or self._download):
+                    raise
+                skipped = exc.what
+                if _executable(managed):
+                    await download.check_version(managed, chosen=False)
+                    self._path = managed
+                    self._emit(Notice("warning", f"{skipped}; using {managed} instead"))
+                    return managed
+        elif self._chosen or not self._download:
+            raise TunnelError(text.missing_binary(path if self._chosen else None))
 
-    def _last_line(self) -> str | None:
-        """The last log line that says something (not a line of the URL banner's box)."""
-        for line in reversed(self._logs):
-            message = _LOG_PREFIX.sub("", line)
-            if message and not message.startswith(("+", "|")):
-                return line
+        def report(line: str) -> None:
+            if self._progress is not None:
+                self._progress(line)
+
+        report("Downloading cloudflared…")
+        path, version = await download.download(report)
+        self._path = path
+        if skipped:
+            self._emit(Notice("warning", f"{skipped}; vapi-dev downloaded a current one"))
+        self._emit(Notice("info", f"downloaded cloudflared {version} to {path} (--tunnel auto finds it there too)"))
+        return path
+
+    async def _start_agent(self, path: str) -> TunnelInfo:
+        attempt = 1
+        while True:
+            agent = Agent(path)
+            self._agent = agent
+            try:
+                await agent.launch(self._upstream)
+                public_url = await agent.wait_ready(self._cfg.startup_timeout)
+            except BaseException as exc:
+                await agent.stop()
+                if self._agent is agent:
+                    self._agent = None
+                # The metrics port is picked free, then bound by cloudflared: another program may take it in
+                # between. That is no reason to give up; a new port is.
+                if isinstance(exc, text.StartFailed) and agent.port_taken() and attempt < PORT_TRIES:
+                    attempt += 1
+                    continue
+                raise
+            self._public_url = public_url
+            return TunnelInfo(public_url=public_url, provider=self.name, inspect_url=f"{agent.metrics}/metrics")
+
+    # -- health ------------------------------------------------------------------------------------
+
+    def _emit(self, event: TunnelChanged | Notice) -> None:
+        if self._listener is not None:
+            self._listener(event)
+
+    async def _problem(self) -> tuple[str, bool] | None:
+        """(why the tunnel is not usable, whether that is certain at once), or None when it is fine."""
+        agent = self._agent
+        if agent is None:
+            return "cloudflared is not running", True
+        if agent.told_to_stop():
+            # Ctrl-C in a terminal reaches cloudflared too (it shares vapi-dev's process group, so that a second
+            # Ctrl-C, which ends vapi-dev at once, cannot leave it running): give vapi-dev's own stop, which
+            # ends this watch, time to come first; a cloudflared someone else stopped is restarted after that.
+            await asyncio.sleep(self._outside_grace)
+            return "cloudflared was stopped from outside vapi-dev (a signal)", True
+        if not agent.alive:
+            return await agent.exit_reason(), True
+        if not await agent.ready():
+            return "cloudflared stopped being ready (its /ready check failed)", False
         return None
 
-    async def _wait_ready(self, metrics: str) -> str:
-        assert self._proc is not None
-        timeout = self._cfg.startup_timeout
-        deadline = time.monotonic() + timeout
-        hostname: str | None = None
+    async def _watch(self, path: str) -> None:
+        try:
+            await self._watch_forever(path)
+        except Exception as exc:  # the watchdog must never take the listener down; say so once and stop
+            self._emit(Notice("error", f"cloudflared watchdog stopped ({exc!r:.200}): restart vapi-dev if it fails"))
+
+    async def _watch_forever(self, path: str) -> None:
+        strikes = 0
         while True:
-            if self._rate_limited:
-                raise TunnelError(RATE_LIMITED)
-            if self._proc.returncode is not None:
-                if self._reader is not None:
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(self._reader), 1)
-                if self._rate_limited:
-                    raise TunnelError(RATE_LIMITED)
-                raise TunnelError(exited(self._proc.returncode, self._last_line()))
-            if hostname is None:
-                status, body = await asyncio.to_thread(_get, f"{metrics}/quicktunnel")
-                if status == 200:
-                    with contextlib.suppress(ValueError, AttributeError):
-                        hostname = str(json.loads(body).get("hostname") or "") or None
-            url = public_url_from(hostname) if hostname else self._banner_url
-            if url:
-                status, _ = await asyncio.to_thread(_get, f"{metrics}/ready")
-                if status == 200:
-                    return url
-            if time.monotonic() >= deadline:
-                raise TunnelError(not_ready(timeout, self._last_line()))
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(self._health_interval)
+            problem = await self._problem()
+            if problem is None:
+                strikes = 0
+                continue
+            reason, certain = problem
+            strikes += 1
+            if not certain and strikes < STRIKES:
+                continue
+            strikes = 0
+            if not await self._recover(path, reason):
+                return
+
+    async def _recover(self, path: str, reason: str) -> bool:
+        self._emit(TunnelChanged(public_url=self._public_url, up=False, reason=reason))
+        # A tunnel that keeps dying soon after each restart would make a new quick tunnel (and re-point Vapi)
+        # every few seconds until Cloudflare answers 429: those short lives count against the same bound.
+        now = time.monotonic()
+        self._flaps = self._flaps + 1 if now - self._up_since < STABLE_S else 0
+        if self._flaps > self._max_restarts:
+            last = f"each new tunnel was lost again within {STABLE_S:g} s, {self._flaps} times in a row: {reason}"
+            self._emit(Notice("error", text.gave_up(self._max_restarts, self._local_url, last)))
+            return False
+        if self._flaps > 1:
+            await asyncio.sleep(min(30.0, self._restart_backoff * 2 ** (self._flaps - 2)))
+        last = reason
+        for attempt in range(1, self._max_restarts + 1):
+            agent, self._agent = self._agent, None
+            if agent is not None:
+                await agent.stop()
+            try:
+                info = await self._start_agent(path)
+            except TunnelError as exc:
+                last = exc.reason if isinstance(exc, text.StartFailed) else exc.message
+                if attempt < self._max_restarts:
+                    await asyncio.sleep(min(30.0, self._restart_backoff * 2 ** (attempt - 1)))
+                continue
+            self._up_since = time.monotonic()
+            note = await self._self_check(info.public_url)
+            self._emit(TunnelChanged(public_url=info.public_url, up=True, reason=f"new public URL; {note}"))
+            return True
+        self._emit(Notice("error", text.gave_up(self._max_restarts, self._local_url, last)))
+        return False
+
+    async def _self_check(self, public_url: str) -> str:
+        from vapi_dev.tunnels.selfcheck import self_check
+
+        detail = ""
+        for attempt in range(SELF_CHECK_TRIES):
+            if attempt:
+                await asyncio.sleep(1.0)
+            ok, detail = await self_check(public_url)
+            if ok:
+                return f"self-check ok — {detail}"
+        return f"self-check FAILED — {detail}"
