@@ -1,4 +1,5 @@
-"""`--help` stays light: it imports none of aiohttp, sqlite3, pyngrok or httptools (they load when a command runs)."""
+"""`--help` stays light: it imports none of aiohttp, sqlite3, pyngrok, httptools or textual (they load when a command
+runs)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-HEAVY = {"aiohttp", "sqlite3", "pyngrok", "httptools"}
+HEAVY = {"aiohttp", "sqlite3", "pyngrok", "httptools", "textual"}
 
 # Imports the CLI and runs it on the arguments, then reports the exit code, the output and every top-level
 # package in sys.modules.
@@ -35,7 +36,9 @@ def probe(args: list[str], prelude: str = "") -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize("args", [["--help"], ["listen", "--help"], ["trigger", "--help"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args", [["--help"], ["listen", "--help"], ["trigger", "--help"], ["ui", "--help"]], ids=" ".join
+)
 def test_help_imports_no_heavy_module(args: list[str]) -> None:
     result = probe(args)
     assert result["code"] == 0
@@ -47,3 +50,4 @@ def test_help_imports_no_heavy_module(args: list[str]) -> None:
 def test_probe_sees_heavy_modules() -> None:
     """The probe itself works: a heavy module imported before the CLI is reported."""
     assert "sqlite3" in probe(["--help"], prelude="import sqlite3\n")["modules"]
+    assert "textual" in probe(["--help"], prelude="import textual.app\n")["modules"]

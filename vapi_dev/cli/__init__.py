@@ -11,6 +11,7 @@ import typer
 
 from vapi_dev import __version__
 from vapi_dev.cli import journal, listen, restore, test_cmd
+from vapi_dev.cli import ui as cli_ui
 from vapi_dev.cli.common import guarded, readable_help, report
 from vapi_dev.errors import ExitStatus, VapiDevError
 
@@ -43,6 +44,7 @@ def root(
 app.command("listen")(guarded(listen.listen))
 journal.register(app)
 restore.register(app)
+app.command("ui")(guarded(cli_ui.ui))
 app.command("test")(guarded(test_cmd.test))
 readable_help(app)
 

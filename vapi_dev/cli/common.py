@@ -226,25 +226,11 @@ def masker(auth: AuthConfig | None = None, *, show_secrets: bool = False) -> Mas
     return Masker(values, names, enabled=not show_secrets)
 
 
-def _body_view(body: bytes, mask: Masker | None) -> tuple[str, bool]:
-    """(text, is_json): pretty JSON when the body is JSON, else the text (undecodable bytes replaced); masked
-    by ``mask`` (None: as it is). JSON too deeply nested to parse or print is shown as its text."""
-    import json
-
-    from vapi_dev.redact import Masker
-
-    view, is_json = (mask or Masker(enabled=False)).body(body)
-    if is_json:
-        try:
-            return json.dumps(view, indent=2, ensure_ascii=False), True
-        except (RecursionError, ValueError):
-            view = (mask or Masker(enabled=False)).text(body.decode("utf-8", "replace"))
-    return str(view), False
-
-
 def body_text(body: bytes, mask: Masker | None = None) -> str:
     """Pretty JSON when the body is JSON, else the text (undecodable bytes replaced); masked by ``mask``."""
-    return _body_view(body, mask)[0]
+    from vapi_dev.output.bodies import body_text as text_of
+
+    return text_of(body, mask)
 
 
 def print_body(console: Console, body: bytes, mask: Masker, max_lines: int | None = None) -> None:
@@ -252,9 +238,10 @@ def print_body(console: Console, body: bytes, mask: Masker, max_lines: int | Non
     its first ``max_lines`` lines (None: all), then a line saying how many more there are."""
     from rich.syntax import Syntax
 
+    from vapi_dev.output.bodies import body_view
     from vapi_dev.output.lines import printable, printable_json
 
-    text, is_json = _body_view(body, mask)
+    text, is_json = body_view(body, mask)
     # Pretty JSON has C0 escaped by the encoder and newlines only as layout; any other text is escaped whole.
     text = printable_json(text) if is_json else printable(text, None)
     more = 0

@@ -270,50 +270,17 @@ def _cut_note(kept: int, size: int) -> str:
 def _edit(body: bytes, cut: bool = False) -> bytes:
     """Open $VISUAL/$EDITOR on the body; an unchanged edit keeps the recorded bytes exactly (refused when
     ``cut``: the recorded bytes are only the body's first part)."""
-    import shlex
-    import subprocess
-    import tempfile
-
     from rich.console import Console
 
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    original = body_text(body)
-    fd, name = tempfile.mkstemp(suffix=".json", prefix="vapi-dev-replay-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(original + "\n")
-        try:
-            rc = subprocess.run([*shlex.split(editor), name], check=False).returncode
-        except OSError as exc:
-            fail(f"cannot start the editor {editor!r} ({exc.strerror}); set $EDITOR.")
-        if rc != 0:
-            fail(f"the editor exited with status {rc}; nothing was sent.")
-        edited = Path(name).read_text(encoding="utf-8")
-    finally:
-        os.unlink(name)
-    if not edited.strip():
-        fail("the edited body is empty; nothing was sent.")
-    if edited.strip() == original.strip():
-        if cut:
-            fail("the body is unchanged, and it is only the first part of the recorded one; nothing was sent.")
-        Console(stderr=True).print("body unchanged; sending the recorded bytes.")
-        return body
-    return edited.rstrip("\n").encode()
+    from vapi_dev.output.bodies import edit_body
 
-
-def _diff(old: bytes, new: bytes, mask: Masker) -> list[str]:
-    import difflib
-
-    return list(
-        difflib.unified_diff(
-            body_text(old, mask).splitlines(),
-            body_text(new, mask).splitlines(),
-            "recorded reply",
-            "new reply",
-            lineterm="",
-            n=2,
-        )
-    )
+    edited = edit_body(body)  # an EditError is reported by `guarded`
+    if edited is not None:
+        return edited
+    if cut:
+        fail("the body is unchanged, and it is only the first part of the recorded one; nothing was sent.")
+    Console(stderr=True).print("body unchanged; sending the recorded bytes.")
+    return body
 
 
 def _read_body(file: Path) -> bytes:
@@ -418,7 +385,9 @@ def replay(
     c.print(table)
     if resigned:
         c.print(resigned, markup=False)
-    lines = [] if ex.response_body == reply.body else _diff(shown.response_body, reply.body, mask)
+    from vapi_dev.output.bodies import reply_diff
+
+    lines = [] if ex.response_body == reply.body else reply_diff(shown.response_body, reply.body, mask)
     if not lines:
         c.print("reply body: identical")
     else:

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from vapi_dev.config import Config
+    from vapi_dev.redact import Masker
     from vapi_dev.session import Bus, Session
+    from vapi_dev.ui.listening import ListenInspector
 
 # The receiver, the tunnels, the journal and the wiring (aiohttp, httptools, sqlite3, pyngrok) are imported
 # by the functions that run a listen, so `--help` stays light (see cli/common.py).
@@ -92,6 +94,14 @@ def listen(
         bool,
         typer.Option(
             "--json", help="NDJSON on stdout (ready line, then one line per exchange); everything else on stderr."
+        ),
+    ] = False,
+    ui: Annotated[
+        bool,
+        typer.Option(
+            "--ui",
+            help="The full-screen inspector instead of the line stream (q stops the listener, like Ctrl-C); "
+            "without a terminal, the stream.",
         ),
     ] = False,
     color: Annotated[
@@ -206,7 +216,7 @@ def listen(
             "--cloudflared-path",
             metavar="PATH",
             envvar="VAPI_DEV_CLOUDFLARED_PATH",
-            help="Use this cloudflared binary (else the one on PATH); it is never downloaded.",
+            help="Use this cloudflared binary (else the one on PATH, or one --tunnel cloudflared downloaded).",
             rich_help_panel=TUNNEL,
             show_default=False,
         ),
@@ -616,11 +626,11 @@ def listen(
         wiring=wiring_cfg,
         org=org,
     )
-    code = run_listen(config)
+    code = run_listen(config, ui=ui)
     raise typer.Exit(code)
 
 
-def run_listen(config: Config) -> int:
+def run_listen(config: Config, ui: bool = False) -> int:
     """Run the listener until Ctrl-C / SIGTERM; returns the exit code."""
     import asyncio
 
@@ -639,9 +649,12 @@ def run_listen(config: Config) -> int:
     err = make_console(sys.stderr, config.color)
     redact = make_view(config.auth, config.show_secrets)
     sinks: list[Any] = []
+    inspector = _inspector(config, redact.mask, err) if ui else None
     if config.json:
         sinks.append(NdjsonSink(sys.stdout, redact if config.verbose else None, mask=redact.mask))
         sinks.append(TerminalSink(err, config, redact, exchanges=False))
+    elif inspector is not None:
+        sinks.append(inspector.sink)  # the full-screen inspector instead of the line stream
     else:
         sinks.append(TerminalSink(out, config, redact))
     if config.journal is not None:
@@ -666,12 +679,15 @@ def run_listen(config: Config) -> int:
 
     sinks.append(ListenerFile())  # so `trigger` finds this listener
     bus = Bus(sinks)
-    spinner = Spinner(err)
+    spinner = Spinner(err, to=inspector.progress if inspector is not None else None)
+    wants_url = bool((config.wiring is not None and config.wiring.enabled) or config.org)
     try:
-        tunnel = tunnels.choose(config.tunnel or tunnels.TunnelConfig(), progress=spinner.update)
+        # auto's cloudflared falls back to local only when it fails, unless Vapi resources wait for the URL
+        tunnel = tunnels.choose(
+            config.tunnel or tunnels.TunnelConfig(), progress=spinner.update, local_fallback=not wants_url
+        )
     except TunnelError as e:
         fail(e.message, ExitStatus.USAGE)
-    wants_url = (config.wiring is not None and config.wiring.enabled) or config.org
     if wants_url and isinstance(tunnel, tunnels.NoTunnel):
         fail(
             "--assistant, --phone-number, --tool and --org need a public URL: set NGROK_AUTHTOKEN (or "
@@ -709,7 +725,20 @@ def run_listen(config: Config) -> int:
         )
     # A ListenError, TunnelError or VapiApiError ends the run after _main has stopped the spinner and closed
     # the sinks; `guarded` reports it.
-    return asyncio.run(_main(session, bus, spinner))
+    return asyncio.run(_main(session, bus, spinner, inspector))
+
+
+def _inspector(config: Config, mask: Masker, err: Console) -> ListenInspector | None:
+    """The inspector for --ui, or None (said in one line on stderr) where it cannot run: the stream then."""
+    from vapi_dev.ui.tty import not_a_terminal
+
+    why = not_a_terminal(sys.stdin, sys.stdout, json=config.json)
+    if why is not None:
+        err.print(f"--ui needs a terminal ({why}): showing the line stream instead.", markup=False, highlight=False)
+        return None
+    from vapi_dev.ui.listening import ListenInspector
+
+    return ListenInspector(mask, config.auth, err)
 
 
 def _is_loopback(host: str) -> bool:
@@ -727,12 +756,16 @@ def _is_loopback(host: str) -> bool:
 class Spinner:
     """A progress line on stderr while the tunnel starts (a spinner on a terminal, plain lines otherwise)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, to: Callable[[str], None] | None = None) -> None:
         self.console = console
+        self.to = to  # --ui: progress goes to the inspector's status line instead
         self._status: Any = None
         self._last = ""
 
     def update(self, text: str) -> None:
+        if self.to is not None:
+            self.to(text)
+            return
         if not self.console.is_terminal:
             if text.split("…")[0] != self._last.split("…")[0]:
                 self.console.print(text, markup=False, highlight=False)
@@ -780,7 +813,7 @@ def _loop_errors(bus: Bus) -> Callable[[Any, dict[str, Any]], None]:
     return handle
 
 
-async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
+async def _main(session: Session, bus: Bus, spinner: Spinner, inspector: ListenInspector | None = None) -> int:
     import asyncio
     import os
     import signal
@@ -801,7 +834,8 @@ async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
         if signals == 1:
             bus.emit(Notice("info", "stopping… letting in-flight requests finish (Ctrl-C again to quit now)"))
             stop.set()
-        else:
+        else:  # quit now: no agent (cloudflared) may outlive vapi-dev
+            tunnels.kill_children()
             os._exit(ExitStatus.INTERRUPTED)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -825,7 +859,10 @@ async def _main(session: Session, bus: Bus, spinner: Spinner) -> int:
             session.add_hook(OrgHint(wiring_cfg.path if wiring_cfg is not None else "", session.notice))
         if session.tunnel is not None and not isinstance(session.tunnel, tunnels.NoTunnel):
             spinner.update(f"Starting the {session.tunnel.name} tunnel…")
-        await session.run(stop)
+        if inspector is not None:  # the app runs beside the session, in this loop; q stops it as Ctrl-C does
+            await inspector.run(session.run(stop), stop, lambda: bool(session.receiver.port))
+        else:
+            await session.run(stop)
     finally:
         spinner.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):

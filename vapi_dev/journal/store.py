@@ -238,7 +238,7 @@ def _stored_bytes(row: tuple[Any, ...]) -> int:
     return sum(len(row[i]) for i in _LARGE if row[i] is not None) + ROW_OVERHEAD
 
 
-def _exchange(row: sqlite3.Row, masked: bool = False) -> Exchange:
+def exchange_from_row(row: sqlite3.Row, masked: bool = False) -> Exchange:
     """Rebuild an Exchange (with ``masked``, the masked copies in place of the raw columns that have one);
     monotonic times become offsets from 0 so durations still work."""
     col = {k: (row[m] if masked and row[m] is not None else row[k]) for k, m in _MASKED.items()}
@@ -456,7 +456,7 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"cannot read the journal {self.path} ({exc}).") from exc
         on = self.masked if masked is None else masked
-        return [_exchange(r, on) for r in rows]
+        return [exchange_from_row(r, on) for r in rows]
 
     def recent(
         self, limit: int = 50, call_id: str | None = None, type: str | None = None, *, masked: bool | None = None
