@@ -169,6 +169,38 @@ def exchange_of(req: Request, url: str, reply: Reply, deadline_s: float | None =
     return ex
 
 
+def replayed(ex: Exchange, body: bytes, url: str, reply: Reply) -> Exchange:
+    """``ex`` sent again with ``body`` to ``url``: the recorded exchange with the new request body and reply,
+    its contract problems checked afresh (what `replay` and the inspector's replay show beside the old)."""
+    import dataclasses
+
+    from vapi_dev.exchange import parse_json
+    from vapi_dev.vapi.contracts import check_reply
+
+    new = dataclasses.replace(
+        ex,
+        body=body,
+        request_bytes=len(body),
+        request_truncated=False,
+        payload=parse_json(body),
+        forward_url=url,
+        status=reply.status,
+        response_headers=reply.headers,
+        response_body=reply.body,
+        response_bytes=len(reply.body),
+        response_truncated=False,
+        streamed=False,
+        first_byte=None,
+        finished=ex.started + reply.ms / 1000,
+        error=None,
+        error_kind=None,
+        fallback=False,
+        problems=[],
+    )
+    new.problems = check_reply(new)
+    return new
+
+
 def send(req: Request, url: str, auth: AuthConfig, timeout: float, hint: str = "", mask: Masker | None = None) -> Reply:
     """``send_async`` from synchronous code (a command): one request, its own event loop."""
     return asyncio.run(send_async(req, url, auth, timeout, hint, mask=mask))

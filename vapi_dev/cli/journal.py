@@ -31,7 +31,7 @@ from vapi_dev.cli.common import (
     stdout_console,
 )
 from vapi_dev.errors import ExitStatus
-from vapi_dev.resend import send, target_url
+from vapi_dev.resend import replayed, send, target_url
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -316,14 +316,11 @@ def replay(
     ] = False,
 ) -> None:
     """Send a recorded request to the app again and compare the replies; exit 1 when the new one fails."""
-    import dataclasses
 
     from rich.table import Table
 
-    from vapi_dev.exchange import parse_json
     from vapi_dev.journal.fixtures import Request
     from vapi_dev.output.lines import printable
-    from vapi_dev.vapi.contracts import check_reply
 
     auth = auth_config(secret, bearer, hmac_secret, (secret_file, bearer_file, hmac_secret_file))
     mask = masker(auth)
@@ -347,27 +344,7 @@ def replay(
         body = _edit(body, cut=ex.request_truncated and body_file is None)
     req = Request(ex.method, ex.path, ex.query, ex.headers, body, ex.message_type or "")
     reply = send(req, url, auth, timeout, " — is the app running? (or pass --to)", mask=mask)
-    new = dataclasses.replace(
-        ex,
-        body=body,
-        request_bytes=len(body),
-        request_truncated=False,
-        payload=parse_json(body),
-        forward_url=url,
-        status=reply.status,
-        response_headers=reply.headers,
-        response_body=reply.body,
-        response_bytes=len(reply.body),
-        response_truncated=False,
-        streamed=False,
-        first_byte=None,
-        finished=ex.started + reply.ms / 1000,
-        error=None,
-        error_kind=None,
-        fallback=False,
-        problems=[],
-    )
-    new.problems = check_reply(new)
+    new = replayed(ex, body, url, reply)
     c = stdout_console()
     url_shown = target_url(to, shown.path, shown.query) if to else shown.forward_url
     c.print(

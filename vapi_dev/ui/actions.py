@@ -4,7 +4,6 @@ body in $EDITOR, the text ``y`` copies, the fixture ``s`` saves. The app runs th
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -14,14 +13,13 @@ from pathlib import Path
 from rich.text import Text
 
 from vapi_dev.errors import VapiDevError
-from vapi_dev.exchange import Exchange, parse_json
+from vapi_dev.exchange import Exchange
 from vapi_dev.journal.fixtures import Request, fixture
 from vapi_dev.output.bodies import body_text, reply_diff
 from vapi_dev.output.lines import printable
 from vapi_dev.redact import MASK, Masker
-from vapi_dev.resend import Reply, send_async, target_url
+from vapi_dev.resend import Reply, replayed, send_async, target_url
 from vapi_dev.vapi.auth import AuthConfig
-from vapi_dev.vapi.contracts import check_reply
 
 DIFF_SHOWN = 400  # lines of a reply diff shown
 RESIGN = {"x-vapi-secret": "secret", "authorization": "bearer", "x-signature": "hmac_secret"}
@@ -80,27 +78,7 @@ async def replay(
     reply = await send_async(
         req, url, auth, timeout, " — is the app running? (or start the inspector with --to)", mask=mask
     )
-    new = dataclasses.replace(
-        ex,
-        body=sent,
-        request_bytes=len(sent),
-        request_truncated=False,
-        payload=parse_json(sent),
-        forward_url=url,
-        status=reply.status,
-        response_headers=reply.headers,
-        response_body=reply.body,
-        response_bytes=len(reply.body),
-        response_truncated=False,
-        streamed=False,
-        first_byte=None,
-        finished=ex.started + reply.ms / 1000,
-        error=None,
-        error_kind=None,
-        fallback=False,
-        problems=[],
-    )
-    new.problems = check_reply(new)
+    new = replayed(ex, sent, url, reply)
     lines = [] if ex.response_body == reply.body else reply_diff(ex.response_body, reply.body, mask)
     return ReplayResult(ex, new, reply, url, resign_note(ex, auth), lines)
 
