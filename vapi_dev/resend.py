@@ -45,9 +45,14 @@ class Reply:
 
 
 def base_url(to: str) -> str:
-    """Accept a port ("3000"), host:port or a URL."""
+    """Accept a port ("3000"), a port with a path ("3000/webhook", ":3000/webhook": localhost, as `listen`
+    reads its target), host:port or a URL. A port-first target that could be read two ways is a TargetError."""
     if to.isdigit():
         return f"http://127.0.0.1:{to}"
+    if "://" not in to and (to[:1].isdigit() or to.startswith(":")):
+        from vapi_dev.config import parse_target
+
+        return parse_target(to).url
     return to if "://" in to else f"http://{to}"
 
 

@@ -198,3 +198,13 @@ def test_show_json_records_and_bare_payloads_run_too(app: Running, tmp_path: Pat
     assert "the fixture recorded no reply to compare with; --update records this one" in r.stdout
     plain = vapi_test(str(tmp_path), "--against", f"{app.url}/right")
     assert plain.returncode == 0 and "2 passed, 0 failed" in plain.stdout
+
+
+def test_against_reads_a_port_with_a_path_as_listen_reads_its_target(app: Running, tmp_path: Path) -> None:
+    write_fixture(tmp_path / "call.json", CALL)
+    port = app.url.rsplit(":", 1)[1]
+    r = vapi_test(str(tmp_path / "call.json"), "--against", f"{port}/right")  # localhost:PORT/right
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3 passed, 0 failed" in r.stdout
+    bad = vapi_test(str(tmp_path / "call.json"), "--against", "3000.5")
+    assert bad.returncode == 2 and "ambiguous" in bad.stderr and "Traceback" not in bad.stderr
