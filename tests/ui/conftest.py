@@ -7,6 +7,7 @@ import io
 from datetime import datetime
 from typing import Any
 
+import pytest
 from rich.console import Console
 from textual.app import App
 
@@ -77,3 +78,10 @@ async def settle(app: App[Any], pilot: Any) -> None:
     """Wait for the app's workers (replay, the journal follower's first rows) and a refresh."""
     await app.workers.wait_for_complete()
     await pilot.pause()
+
+
+@pytest.fixture(autouse=True)
+def _not_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI=true makes the inspector step aside (one of its no-terminal cases), and CI runs this suite with it
+    set: the tests that want that case set it themselves."""
+    monkeypatch.delenv("CI", raising=False)

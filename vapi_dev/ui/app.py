@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Input
 
 from vapi_dev.exchange import Exchange, Notice
@@ -228,7 +229,11 @@ class InspectorApp(App[None]):
 
     def _show_details(self) -> None:
         self._details_timer = None
-        self.details.show(self.event_list.selected)
+        try:
+            details, events = self.details, self.event_list
+        except NoMatches:  # the timer fired while the app shuts down: its widgets are gone
+            return
+        details.show(events.selected)
 
     def select(self, exchange_id: str | None) -> None:
         """Select ``exchange_id`` in the list (what the calls view hands back); a filter hiding it is cleared."""
