@@ -226,13 +226,6 @@ def masker(auth: AuthConfig | None = None, *, show_secrets: bool = False) -> Mas
     return Masker(values, names, enabled=not show_secrets)
 
 
-def body_text(body: bytes, mask: Masker | None = None) -> str:
-    """Pretty JSON when the body is JSON, else the text (undecodable bytes replaced); masked by ``mask``."""
-    from vapi_dev.output.bodies import body_text as text_of
-
-    return text_of(body, mask)
-
-
 def print_body(console: Console, body: bytes, mask: Masker, max_lines: int | None = None) -> None:
     """Print a body indented as ``body_text`` has it (JSON highlighted on a colour terminal), masked; only
     its first ``max_lines`` lines (None: all), then a line saying how many more there are."""

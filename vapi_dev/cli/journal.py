@@ -20,7 +20,6 @@ from vapi_dev.cli.common import (
     SecretOpt,
     TimeoutOpt,
     auth_config,
-    body_text,
     fail,
     format_ms,
     get_exchange,
@@ -31,6 +30,7 @@ from vapi_dev.cli.common import (
     stdout_console,
 )
 from vapi_dev.errors import ExitStatus
+from vapi_dev.output.bodies import body_text
 from vapi_dev.resend import replayed, send, target_url
 
 if TYPE_CHECKING:
